@@ -1,0 +1,103 @@
+"""A tiny table-driven checker shared by the spec and space loaders.
+
+Hand-written because the stdlib has no schema validation and the messages must name the file,
+the dotted key and what is allowed; collecting every problem before raising is what
+``SpecError`` is for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import Problem
+
+_MISSING = object()
+
+
+def type_name(value: Any) -> str:
+    """The TOML-ish name of a Python value's type, for messages."""
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a table: its expected type(s), default and an optional extra check."""
+
+    types: tuple[type, ...]
+    default: Any = _MISSING
+    check: Callable[[Any], str | None] | None = None
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+
+def read_table(table: Any, fields: Mapping[str, Field], prefix: str,
+               problems: list[Problem]) -> dict[str, Any]:
+    """Check ``table`` against ``fields``; append problems, return the values with defaults.
+
+    Unknown keys, missing required keys, wrong types and failed checks are all reported.
+    Integers are accepted where a float is expected (TOML writes ``1`` for ``1.0``).
+    """
+    out: dict[str, Any] = {}
+    if not isinstance(table, dict):
+        problems.append(Problem(prefix, f"must be a table, got {type_name(table)}"))
+        return out
+    for key in table:
+        if key not in fields:
+            allowed = ", ".join(sorted(fields))
+            problems.append(Problem(join(prefix, key), f"unknown key; allowed keys: {allowed}"))
+    for key, field in fields.items():
+        path = join(prefix, key)
+        if key not in table:
+            if field.required:
+                problems.append(Problem(path, f"is required ({field.help or expected(field)})"))
+            else:
+                out[key] = field.default
+            continue
+        value = table[key]
+        ok_types = field.types + ((int,) if float in field.types else ())
+        if isinstance(value, bool) and bool not in field.types or not isinstance(value, ok_types):
+            problems.append(Problem(path, f"must be {expected(field)}, got {type_name(value)} "
+                                          f"{value!r}"))
+            continue
+        if float in field.types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if field.check is not None:
+            message = field.check(value)
+            if message:
+                problems.append(Problem(path, f"{message}, got {value!r}"))
+                continue
+        out[key] = value
+    return out
+
+
+def expected(field: Field) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "an array", dict: "a table"}
+    return " or ".join(names[t] for t in field.types)
+
+
+def join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def one_of(*allowed: str) -> Callable[[Any], str | None]:
+    """A check that the value is one of ``allowed``."""
+    return lambda v: None if v in allowed else f"must be one of {', '.join(map(repr, allowed))}"
+
+
+def positive(v: Any) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def open_unit(v: Any) -> str | None:
+    return None if 0 < v < 1 else "must be in (0, 1)"

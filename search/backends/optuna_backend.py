@@ -1,0 +1,180 @@
+"""The Optuna backend: translate the space, run the study, record every trial.
+
+Optuna does the work (sampler, pruner, storage, trial budget via ``MaxTrialsCallback``,
+progress bar, failure catching); this module only adapts the trainer's ``report(step, value)``
+to ``trial.report`` / ``trial.should_prune`` and writes what the trainer measured as user
+attributes, so the dashboard, records and export read one format whichever backend ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from ..errors import RegsearchError, TrialFailure
+from ..space import Choice, Float, Param, Space
+from ..spec import SearchSpec, StudySpec
+
+#: The user attributes every trial carries (besides ``curves`` and, on failure, ``fail_reason``).
+TRIAL_ATTRS = ("train_accuracy", "val_accuracy", "gap", "score", "train_loss", "val_loss",
+               "epochs", "best_epoch", "stopped")
+
+
+def distribution(param: Param) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution of one space param."""
+    if isinstance(param, Float):
+        return optuna.distributions.FloatDistribution(param.low, param.high, log=param.log)
+    return optuna.distributions.CategoricalDistribution(list(param.choices))
+
+
+def suggest(trial: optuna.trial.BaseTrial, space: Space) -> dict[str, Any]:
+    """Sample the space in declaration order, skipping params whose condition does not hold."""
+    values: dict[str, Any] = {}
+    for param in space.params:
+        if not space.is_active(param, values):
+            continue
+        if isinstance(param, Float):
+            values[param.name] = trial.suggest_float(param.name, param.low, param.high,
+                                                     log=param.log)
+        elif isinstance(param, Choice):
+            values[param.name] = trial.suggest_categorical(param.name, list(param.choices))
+    return values
+
+
+def make_sampler(search: SearchSpec, seed: int) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded. TPE is multivariate and grouped: l1/l2 are conditional."""
+    if search.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=search.sampler_startup,
+                                          multivariate=True, group=True)
+    if search.sampler == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_pruner(search: SearchSpec) -> optuna.pruners.BasePruner:
+    """The spec's pruner, made fair to regularization.
+
+    Strongly regularized models learn slower in the first epochs (and BatchNorm makes the first
+    epochs' validation accuracy noise), so nothing is pruned during ``pruner_warmup`` epochs, and
+    afterwards a trial must stay below the median for ``pruner_patience`` epochs in a row
+    (``PatientPruner``). The value compared is the per-epoch objective, not raw accuracy, so a
+    model that is slower but closes the gap is compared on what we select for.
+    """
+    if search.pruner == "none":
+        return optuna.pruners.NopPruner()
+    base: optuna.pruners.BasePruner
+    if search.pruner == "percentile":
+        base = optuna.pruners.PercentilePruner(25.0, n_startup_trials=search.pruner_startup,
+                                               n_warmup_steps=search.pruner_warmup)
+    else:
+        base = optuna.pruners.MedianPruner(n_startup_trials=search.pruner_startup,
+                                           n_warmup_steps=search.pruner_warmup)
+    if search.pruner_patience:
+        return optuna.pruners.PatientPruner(base, patience=search.pruner_patience)
+    return base
+
+
+def open_study(spec: StudySpec, *, name: str | None = None, backend: str = "optuna",
+               storage: Any = None) -> optuna.Study:
+    """Create the study, or load it to continue; records the spec and backend as attributes."""
+    from ..storage import open_storage
+
+    study = optuna.create_study(
+        study_name=name or spec.name, storage=storage or open_storage(spec.storage),
+        direction="maximize", sampler=make_sampler(spec.search, spec.seed),
+        pruner=make_pruner(spec.search), load_if_exists=True)
+    if study.user_attrs.get("backend", backend) != backend:
+        raise RegsearchError(f"study {study.study_name!r} in {spec.storage} was run with backend "
+                             f"{study.user_attrs['backend']!r}, not {backend!r}; give it another "
+                             "study.name")
+    if "backend" not in study.user_attrs:
+        study.set_user_attr("backend", backend)
+    study.set_user_attr("spec", spec.to_document())
+    return study
+
+
+def record(trial: optuna.trial.Trial, result) -> None:
+    """Write a ``TrainResult`` onto the trial as user attributes (dashboard, records, export)."""
+    for key, value in result.metrics().items():
+        trial.set_user_attr(key, value)
+    trial.set_user_attr("curves", {k: [round(x, 6) for x in v] for k, v in result.curves.items()})
+
+
+@dataclass
+class FailureBudget:
+    """Stop the study after ``limit`` failed trials in a row (a broken setup, not bad luck)."""
+
+    limit: int
+    in_a_row: int = 0
+    last_reason: str = ""
+    tripped: bool = False
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state != optuna.trial.TrialState.FAIL:
+            self.in_a_row = 0
+            return
+        self.in_a_row += 1
+        self.last_reason = str(trial.user_attrs.get("fail_reason")
+                               or trial.system_attrs.get("fail_reason", "unknown"))
+        if self.in_a_row >= self.limit:
+            self.tripped = True
+            study.stop()
+
+
+def make_objective(spec: StudySpec, splits) -> Callable[[optuna.trial.Trial], float]:
+    """The objective: sample, train with pruning, record; prune or return the score."""
+    from .. import trainer
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        params = suggest(trial, spec.space)
+
+        def report(step: int, value: float) -> bool:
+            trial.report(value, step)
+            return trial.should_prune()
+
+        try:
+            result, _ = trainer.fit(
+                params, splits.x_train, splits.y_train, splits.x_val, splits.y_val,
+                n_classes=splits.n_classes, model_spec=spec.model, training=spec.training,
+                seed=spec.seed, gap_weight=spec.search.gap_weight, report=report)
+        except Exception as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            raise TrialFailure(str(exc)) from exc
+        finally:
+            trainer.release()
+        record(trial, result)
+        if result.stopped == "pruned":
+            raise optuna.TrialPruned(f"pruned at epoch {result.epochs}")
+        return result.score
+
+    return objective
+
+
+def finished(study: optuna.Study) -> int:
+    """Trials that count against the budget (every state but RUNNING and WAITING)."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+              optuna.trial.TrialState.FAIL)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def run(study: optuna.Study, spec: StudySpec, splits, *, extra_trials: int | None = None,
+        progress: bool = True) -> optuna.Study:
+    """Run (or continue) the study up to its budget, or ``extra_trials`` more than it has."""
+    done = finished(study)
+    target = done + extra_trials if extra_trials is not None else spec.search.trials
+    if target > done:
+        if progress:  # the bar says what the per-trial INFO lines would, without the clutter
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+        budget = FailureBudget(spec.search.max_failures)
+        study.optimize(
+            make_objective(spec, splits), n_trials=target - done,
+            catch=(TrialFailure,), show_progress_bar=progress,
+            callbacks=[optuna.study.MaxTrialsCallback(target, states=None), budget])
+        if budget.tripped:
+            raise RegsearchError(f"study {spec.name!r} stopped: {budget.in_a_row} trials in a row "
+                                 f"failed (search.max_failures = {budget.limit}); last reason: "
+                                 f"{budget.last_reason}")
+    return study

@@ -1,0 +1,121 @@
+"""The ``regsearch`` command line. Thin: parse, call one function, map errors to exit codes.
+
+Nothing heavy is imported at module level, so ``regsearch --help`` never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import shutil
+import sys
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regsearch",
+        description="Find the dropout rate and L1/L2 penalty that close a Keras model's "
+                    "train/validation gap without giving accuracy away.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run or continue a study from its spec file",
+                         description="Run a study up to its trial budget (continuing it if it "
+                                     "exists), then print the baseline and the chosen setting.")
+    run.add_argument("spec", help="study spec, e.g. studies/default.toml")
+    run.add_argument("--trials", type=int, metavar="N",
+                     help="run N more trials instead of filling up to the spec's budget")
+    run.add_argument("--backend", choices=("optuna", "keras-tuner"),
+                     help="override study.backend from the spec")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    exp = sub.add_parser("export", help="write the chosen setting as JSON or TOML",
+                         description="Write the chosen setting (params, metrics, baseline, "
+                                     "selection rule, spec) and print a Keras snippet.")
+    exp.add_argument("study", help="a study spec file, or a study name (with --storage)")
+    exp.add_argument("-o", "--output", metavar="FILE",
+                     help="where to write (default: studies/exports/<study>.<format>)")
+    exp.add_argument("--format", choices=("json", "toml"),
+                     help="file format (default: from the file name, else json)")
+    exp.add_argument("--storage", metavar="URL", help="storage URL when STUDY is a name")
+
+    summ = sub.add_parser("summary", help="print a study's baseline vs chosen table")
+    summ.add_argument("study", help="a study spec file, or a study name (with --storage)")
+    summ.add_argument("--storage", metavar="URL", help="storage URL when STUDY is a name")
+
+    dash = sub.add_parser("dashboard", help="serve optuna-dashboard over a study's storage",
+                          description="Start optuna-dashboard on the storage; binds to "
+                                      "127.0.0.1 unless --host says otherwise.")
+    dash.add_argument("study", nargs="?", default="studies/default.toml",
+                      help="a study spec file (default: studies/default.toml), or a name")
+    dash.add_argument("--storage", metavar="URL", help="storage URL when STUDY is a name")
+    dash.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    dash.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``regsearch`` console script."""
+    args = build_parser().parse_args(argv)
+    from .commands import Interrupted
+    from .errors import RegsearchError
+
+    try:
+        if args.command == "run":
+            from .commands import run_study
+
+            run_study(spec_path=args.spec, trials=args.trials, backend=args.backend,
+                      progress=not args.no_progress)
+        elif args.command == "export":
+            from .commands import export_study
+
+            export_study(study=args.study, storage=args.storage, output=args.output,
+                         fmt=args.format)
+        elif args.command == "summary":
+            from .commands import summarize
+
+            summarize(study=args.study, storage=args.storage)
+        elif args.command == "dashboard":
+            return dashboard(args.study, args.storage, args.host, args.port)
+    except Interrupted:
+        return EXIT_INTERRUPTED
+    except RegsearchError as exc:
+        print(f"regsearch: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def dashboard(study: str, storage: str | None, host: str, port: int) -> int:
+    """Replace this process with optuna-dashboard on the study's storage."""
+    from .commands import resolve_study
+    from .errors import RegsearchError
+
+    try:
+        _, url = resolve_study(study, storage)
+    except RegsearchError as exc:
+        print(f"regsearch: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if not _is_loopback(host):
+        print(f"regsearch: warning: binding the dashboard to {host}: anyone who can reach this "
+              "machine can read and edit the studies", file=sys.stderr)
+    exe = shutil.which("optuna-dashboard") or os.path.join(os.path.dirname(sys.executable),
+                                                           "optuna-dashboard")
+    print(f"optuna-dashboard on {url}\n  open http://{host}:{port}/", flush=True)
+    os.execv(exe, [exe, url, "--host", host, "--port", str(port)])
+    return 0  # not reached
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

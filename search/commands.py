@@ -1,0 +1,164 @@
+"""What each CLI command does, as keyword-only functions that raise ``RegsearchError``.
+
+The CLI parses arguments and maps errors to exit codes; everything else is here, so tests can
+call the commands in-process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import RegsearchError
+from .spec import BACKENDS, DEFAULT_STORAGE, StudySpec, load_spec
+
+
+class Interrupted(RegsearchError):
+    """The user pressed Ctrl-C; the summary so far was printed."""
+
+
+def resolve_study(study: str, storage: str | None) -> tuple[str, str]:
+    """A study named by its spec file (``studies/default.toml``) or by name plus storage."""
+    if study.endswith(".toml"):
+        spec = load_spec(study)
+        return spec.name, storage or spec.storage
+    return study, storage or DEFAULT_STORAGE
+
+
+def run_study(*, spec_path: str, trials: int | None = None, backend: str | None = None,
+              progress: bool = True, out: TextIO = sys.stdout) -> dict[str, Any]:
+    """``regsearch run``: run or continue a study, then print and return its summary."""
+    spec = load_spec(spec_path)
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise RegsearchError(f"--backend: unknown backend {backend!r}; allowed: "
+                                 f"{', '.join(BACKENDS)}")
+        spec = dataclasses.replace(spec, backend=backend)
+    if trials is not None and trials <= 0:
+        raise RegsearchError(f"--trials must be a positive integer, got {trials}")
+    from . import holdout, trainer
+    from .data import load_splits
+
+    splits = load_splits(spec.data, spec.seed)  # bad data fails before the storage is touched
+    trainer.configure_tensorflow()
+    study = _open_backend_study(spec)
+    study.set_user_attr("data_sizes", splits.sizes())
+    study.set_user_attr("data_shape", [splits.n_features, splits.n_classes])
+    print(f"study {study.study_name} ({spec.backend}) in {spec.storage}", file=out)
+    print(f"data {splits.name}: {splits.sizes()}; training the unregularized baseline...",
+          file=out)
+    baseline = holdout.ensure_baseline(study, spec, splits)
+    try:
+        if spec.backend == "keras-tuner":
+            from .backends import keras_tuner_backend
+
+            keras_tuner_backend.run(study, spec, splits, extra_trials=trials, progress=progress)
+        else:
+            from .backends import optuna_backend
+
+            optuna_backend.run(study, spec, splits, extra_trials=trials, progress=progress)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the running trial was recorded as FAILED; run the same command "
+              "again to continue", file=out)
+        print(_summary(study, baseline, None), file=out)
+        raise Interrupted("interrupted by the user") from None
+    chosen = holdout.ensure_chosen(study, spec, splits)
+    text = _summary(study, baseline, chosen)
+    print(text, file=out)
+    return {"study": study.study_name, "baseline": baseline, "chosen": chosen}
+
+
+def _open_backend_study(spec: StudySpec):
+    from .backends import optuna_backend
+
+    if spec.backend == "keras-tuner":
+        return optuna_backend.open_study(spec, name=f"{spec.name}-keras-tuner",
+                                         backend="keras-tuner")
+    return optuna_backend.open_study(spec)
+
+
+def _summary(study, baseline, chosen) -> str:
+    from . import records
+    from .summary import format_summary
+
+    return format_summary(study.study_name, baseline, chosen,
+                          records.counts(records.trials_frame(study)))
+
+
+def load_results(*, study: str, storage: str | None = None):
+    """Load a study with its baseline and chosen setting (evaluating test if not done yet)."""
+    from . import holdout, records
+    from .storage import load_study
+
+    name, url = resolve_study(study, storage)
+    st = load_study(name, url)
+    frame = records.trials_frame(st)
+    if records.completed(frame).empty:
+        c = records.counts(frame)
+        raise RegsearchError(f"study {name!r} has no completed trial yet ({c['pruned']} pruned, "
+                             f"{c['failed']} failed, {c['running']} running): nothing to "
+                             f"export; run more trials with `regsearch run`")
+    spec = records.stored_spec(st)
+    baseline = st.user_attrs.get("baseline")
+    chosen = st.user_attrs.get("chosen")
+    sel = records.selection(st, frame)
+    if baseline is None or chosen is None or chosen.get("trial") != int(sel.chosen["number"]) \
+            or chosen.get("selection") != sel.describe():
+        from . import trainer
+        from .data import load_splits
+
+        trainer.configure_tensorflow()
+        splits = load_splits(spec.data, spec.seed)
+        baseline = holdout.ensure_baseline(st, spec, splits)
+        chosen = holdout.ensure_chosen(st, spec, splits)
+    return st, spec, baseline, chosen
+
+
+def export_study(*, study: str, storage: str | None = None, output: str | None = None,
+                 fmt: str | None = None, out: TextIO = sys.stdout) -> dict[str, Any]:
+    """``regsearch export``: write the chosen setting, print where and the Keras snippet."""
+    from .export import FORMATS, build_export, dumps, write_atomic
+    from .models import keras_snippet
+
+    if fmt is None:
+        fmt = Path(output).suffix.lstrip(".") if output and Path(output).suffix else "json"
+    if fmt not in FORMATS:
+        raise RegsearchError(f"--format: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    st, spec, baseline, chosen = load_results(study=study, storage=storage)
+    sizes = st.user_attrs.get("data_sizes", {})
+    n_features, n_classes = _shape(st, spec)
+    snippet = keras_snippet(chosen["params"], n_features, n_classes, spec.model)
+    document = build_export(st.study_name, st.user_attrs.get("backend", "optuna"), chosen,
+                            baseline, st.user_attrs["spec"], snippet)
+    text = dumps(document, fmt)
+    target = output or f"studies/exports/{st.study_name}.{fmt}"
+    write_atomic(target, text)
+    print(f"exported trial {chosen['trial']} of study {st.study_name} to {target}", file=out)
+    print(f"  val accuracy {chosen['val_accuracy']:.4f}, test accuracy "
+          f"{chosen['test_accuracy']:.4f}, gap {chosen['gap']:+.4f} "
+          f"(baseline gap {baseline['gap']:+.4f}; data {sizes})", file=out)
+    print("\n" + snippet, file=out)
+    return document
+
+
+def _shape(study, spec: StudySpec) -> tuple[int, int]:
+    shape = study.user_attrs.get("data_shape")
+    if shape:
+        return int(shape[0]), int(shape[1])
+    from .data import load_splits
+
+    splits = load_splits(spec.data, spec.seed)
+    return splits.n_features, splits.n_classes
+
+
+def summarize(*, study: str, storage: str | None = None, out: TextIO = sys.stdout) -> str:
+    """``regsearch summary``: the run's closing table, for a study already in storage."""
+    from .storage import load_study
+
+    name, url = resolve_study(study, storage)
+    st = load_study(name, url)
+    text = _summary(st, st.user_attrs.get("baseline"), st.user_attrs.get("chosen"))
+    print(text, file=out)
+    return text

@@ -1,0 +1,64 @@
+"""The only place the test split is read: the baseline and the chosen setting, after the search.
+
+The search scores on validation only. Once a setting is chosen it is trained again with the
+study's seed (op determinism makes that run the trial's own) and evaluated on the test split;
+the unregularized baseline gets the same treatment once per study. Results live in the study's
+user attributes so the summary, export and dashboard read them without retraining.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from . import records, trainer
+from .data import Splits
+from .spec import StudySpec
+
+
+def evaluate_setting(params: dict[str, Any], spec: StudySpec, splits: Splits,
+                     seed: int | None = None) -> dict[str, Any]:
+    """Train ``params`` on train/val (no pruning) and measure train, val and test accuracy."""
+    try:
+        result, model = trainer.fit(
+            params, splits.x_train, splits.y_train, splits.x_val, splits.y_val,
+            n_classes=splits.n_classes, model_spec=spec.model, training=spec.training,
+            seed=spec.seed if seed is None else seed, gap_weight=spec.search.gap_weight)
+        test = trainer.accuracy(model, splits.x_test, splits.y_test, spec.training.batch_size)
+    finally:
+        trainer.release()
+    return {"params": result.params, **result.metrics(), "test_accuracy": test,
+            "curves": result.curves}
+
+
+def ensure_baseline(study: optuna.Study, spec: StudySpec, splits: Splits) -> dict[str, Any]:
+    """The study's unregularized baseline (dropout 0, no penalty), trained once and stored."""
+    if "baseline" not in study.user_attrs:
+        study.set_user_attr("baseline", evaluate_setting({}, spec, splits))
+    return study.user_attrs["baseline"]
+
+
+def ensure_chosen(study: optuna.Study, spec: StudySpec, splits: Splits) -> dict[str, Any] | None:
+    """The chosen trial with its test accuracy; re-evaluated only when the choice changed."""
+    sel = records.selection(study)
+    if sel is None:
+        return None
+    number = int(sel.chosen["number"])
+    stored = study.user_attrs.get("chosen")
+    if stored and stored.get("trial") == number and stored.get("selection") == sel.describe():
+        return stored
+    params = records.setting(sel.chosen)
+    fresh = evaluate_setting(params, spec, splits)
+    chosen = {
+        "trial": number, "params": params, "selection": sel.describe(),
+        # The trial's own validation figures are what selection judged; the fresh run supplies
+        # test accuracy and must reproduce them (flagged if it does not).
+        "train_accuracy": float(sel.chosen["train_accuracy"]),
+        "val_accuracy": float(sel.chosen["val_accuracy"]), "gap": float(sel.chosen["gap"]),
+        "test_accuracy": fresh["test_accuracy"],
+        "reproduced": abs(fresh["val_accuracy"] - float(sel.chosen["val_accuracy"])) < 1e-6,
+        "curves": fresh["curves"],
+    }
+    study.set_user_attr("chosen", chosen)
+    return chosen

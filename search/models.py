@@ -1,0 +1,65 @@
+"""The model builder: where Dropout and the L1/L2 kernel penalties go.
+
+The lecture-notes MLP: for each hidden width, Dense(relu) -> BatchNormalization -> Dropout, then
+Dense(classes, softmax); the penalty sits on every Dense kernel. The same function builds the
+unregularized baseline (dropout 0, regularizer "none") and the snippet users paste.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .space import USES
+from .spec import ModelSpec
+
+
+def effective_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Fill the params a trial did not sample: dropout 0, regularizer none, unused strengths 0."""
+    kind = params.get("regularizer", "none")
+    return {
+        "dropout": float(params.get("dropout", 0.0)),
+        "regularizer": kind,
+        "l1": float(params.get("l1", 0.0)) if "l1" in USES[kind] else 0.0,
+        "l2": float(params.get("l2", 0.0)) if "l2" in USES[kind] else 0.0,
+    }
+
+
+def build_model(params: dict[str, Any], n_features: int, n_classes: int, spec: ModelSpec):
+    """An uncompiled ``keras.Sequential`` for one setting of the space."""
+    import keras
+
+    p = effective_params(params)
+
+    def penalty():
+        if p["regularizer"] == "none":
+            return None
+        return keras.regularizers.L1L2(l1=p["l1"], l2=p["l2"])
+
+    layers: list[Any] = [keras.Input(shape=(n_features,))]
+    for units in spec.hidden:
+        layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=penalty()))
+        if spec.batch_norm:
+            layers.append(keras.layers.BatchNormalization())
+        if p["dropout"] > 0:
+            layers.append(keras.layers.Dropout(rate=p["dropout"]))
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=penalty()))
+    return keras.Sequential(layers)
+
+
+def keras_snippet(params: dict[str, Any], n_features: int, n_classes: int, spec: ModelSpec) -> str:
+    """Ready-to-paste Keras code that builds the same model as ``build_model``."""
+    p = effective_params(params)
+    reg = ("None" if p["regularizer"] == "none"
+           else f"keras.regularizers.L1L2(l1={p['l1']:.6g}, l2={p['l2']:.6g})")
+    lines = ["import keras", "", "model = keras.Sequential([",
+             f"    keras.Input(shape=({n_features},)),"]
+    for units in spec.hidden:
+        lines.append(f"    keras.layers.Dense({units}, activation=\"relu\", kernel_regularizer={reg}),")
+        if spec.batch_norm:
+            lines.append("    keras.layers.BatchNormalization(),")
+        if p["dropout"] > 0:
+            lines.append(f"    keras.layers.Dropout(rate={p['dropout']:.4g}),")
+    lines.append(f"    keras.layers.Dense({n_classes}, activation=\"softmax\", "
+                 f"kernel_regularizer={reg}),")
+    lines.append("])")
+    return "\n".join(lines)

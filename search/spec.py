@@ -1,0 +1,272 @@
+"""The study spec: ``studies/<name>.toml`` loaded into a frozen ``StudySpec``.
+
+Everything a study needs is in the file (space, data, model, training, search, selection,
+storage, seed), so a study can be re-run and its export says exactly where it came from.
+Every problem in the file is collected and reported with its key path before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._schema import Field, non_negative, one_of, open_unit, positive, read_table, type_name
+from .errors import Problem, SpecError
+from .space import Space, load_space, space_from_dict
+
+DATASETS = ("digits", "npz", "csv", "mnist", "fashion_mnist")
+BACKENDS = ("optuna", "keras-tuner")
+SAMPLERS = ("tpe", "random", "qmc")
+PRUNERS = ("median", "percentile", "none")
+TUNERS = ("hyperband", "bayesian", "random")
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "postgresql+psycopg",
+                   "mysql", "mysql+pymysql")
+DEFAULT_STORAGE = "sqlite:///studies/regsearch.db"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str
+    path: str | None
+    x_key: str
+    y_key: str
+    label_column: str
+    validation: float
+    test: float
+    limit: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    hidden: tuple[int, ...]
+    batch_norm: bool
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    train_eval_samples: int
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    trials: int
+    sampler: str
+    sampler_startup: int
+    pruner: str
+    pruner_startup: int
+    pruner_warmup: int
+    pruner_patience: int
+    gap_weight: float
+    max_failures: int
+
+
+@dataclass(frozen=True)
+class KerasTunerSpec:
+    tuner: str
+    max_epochs: int
+    factor: int
+    trials: int
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A whole study, validated. ``path`` is the file it was read from."""
+
+    path: str = field(compare=False)
+    name: str
+    space_path: str = field(compare=False)
+    space: Space
+    storage: str
+    seed: int
+    backend: str
+    data: DataSpec
+    model: ModelSpec
+    training: TrainingSpec
+    search: SearchSpec
+    tolerance: float | None
+    keras_tuner: KerasTunerSpec
+
+    def to_document(self) -> dict[str, Any]:
+        """The spec as a self-contained document in the file's own layout (space inlined).
+
+        ``spec_from_dict(spec.to_document(), spec.path)`` gives the same spec back, so a stored
+        study or an export carries everything needed to re-run it.
+        """
+        def section(obj: Any) -> dict[str, Any]:
+            return {k: list(v) if isinstance(v, tuple) else v
+                    for k, v in asdict(obj).items() if v is not None}
+
+        doc = {
+            "study": {"name": self.name, "space": self.space.to_dict(), "storage": self.storage,
+                      "seed": self.seed, "backend": self.backend},
+            "data": section(self.data), "model": section(self.model),
+            "training": section(self.training), "search": section(self.search),
+            "keras_tuner": section(self.keras_tuner),
+        }
+        if self.tolerance is not None:
+            doc["selection"] = {"tolerance": self.tolerance}
+        return doc
+
+
+def _name(v: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) else \
+        "must be letters, digits, '_', '.', '-' (starting with a letter or digit)"
+
+
+def _storage(v: str) -> str | None:
+    scheme = v.split("://", 1)[0] if "://" in v else None
+    if scheme is None:
+        return f"must be a database URL such as {DEFAULT_STORAGE!r}"
+    if scheme not in STORAGE_SCHEMES:
+        return f"unknown storage scheme {scheme!r}; allowed: {', '.join(STORAGE_SCHEMES)}"
+    return None
+
+
+_SECTIONS: dict[str, dict[str, Field]] = {
+    "study": {
+        "name": Field((str,), check=_name, help="a string such as 'default'"),
+        "space": Field((str, dict), help="a path to a space file, relative to this spec, "
+                                         "or an inline table"),
+        "storage": Field((str,), None, check=_storage),
+        "seed": Field((int,), 0, check=non_negative),
+        "backend": Field((str,), "optuna", check=one_of(*BACKENDS)),
+    },
+    "data": {
+        "dataset": Field((str,), "digits", check=one_of(*DATASETS)),
+        "path": Field((str,), None),
+        "x_key": Field((str,), "x"),
+        "y_key": Field((str,), "y"),
+        "label_column": Field((str,), "label"),
+        "validation": Field((float,), 0.2, check=open_unit),
+        "test": Field((float,), 0.2, check=open_unit),
+        "limit": Field((int,), 0, check=non_negative),
+    },
+    "model": {
+        "hidden": Field((list,), [50, 50]),
+        "batch_norm": Field((bool,), True),
+    },
+    "training": {
+        "optimizer": Field((str,), "adam", check=one_of("adam", "sgd", "rmsprop")),
+        "learning_rate": Field((float,), 0.001, check=positive),
+        "batch_size": Field((int,), 100, check=positive),
+        "max_epochs": Field((int,), 30, check=positive),
+        "patience": Field((int,), 5, check=positive),
+        "train_eval_samples": Field((int,), 2000, check=positive),
+    },
+    "search": {
+        "trials": Field((int,), 40, check=positive),
+        "sampler": Field((str,), "tpe", check=one_of(*SAMPLERS)),
+        "sampler_startup": Field((int,), 10, check=non_negative),
+        "pruner": Field((str,), "median", check=one_of(*PRUNERS)),
+        "pruner_startup": Field((int,), 5, check=non_negative),
+        "pruner_warmup": Field((int,), 8, check=non_negative),
+        "pruner_patience": Field((int,), 2, check=non_negative),
+        "gap_weight": Field((float,), 0.5, check=non_negative),
+        "max_failures": Field((int,), 5, check=positive),
+    },
+    "selection": {
+        "tolerance": Field((float,), None, check=open_unit),
+    },
+    "keras_tuner": {
+        "tuner": Field((str,), "hyperband", check=one_of(*TUNERS)),
+        "max_epochs": Field((int,), 0, check=non_negative),
+        "factor": Field((int,), 3, check=lambda v: None if v >= 2 else "must be >= 2"),
+        "trials": Field((int,), 0, check=non_negative),
+    },
+}
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a study spec and the space it names; raise ``SpecError`` if bad."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(path, [Problem("", "study spec not found")]) from None
+    except IsADirectoryError:
+        raise SpecError(path, [Problem("", "is a directory, expected a .toml study spec")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(path, [Problem("", f"cannot read the file ({exc})")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(path, [Problem("", f"malformed TOML: {exc}")]) from None
+    return spec_from_dict(doc, path)
+
+
+def spec_from_dict(doc: Any, path: str | Path) -> StudySpec:
+    """Validate a parsed spec document; ``path`` locates the file and relative paths."""
+    path = Path(path)
+    problems: list[Problem] = []
+    if not isinstance(doc, dict):
+        raise SpecError(path, [Problem("", f"must be a table, got {type_name(doc)}")])
+    for section in doc:
+        if section not in _SECTIONS:
+            problems.append(Problem(section, f"unknown section; allowed: {', '.join(_SECTIONS)}"))
+    if "study" not in doc:
+        problems.append(Problem("study", "is required (a table with at least name and space)"))
+    v = {name: read_table(doc.get(name, {}), fields, name, problems)
+         for name, fields in _SECTIONS.items()}
+
+    hidden = v["model"].get("hidden")
+    if hidden is not None and (not hidden or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)):
+        problems.append(Problem("model.hidden", f"must be a non-empty array of positive integers, "
+                                                f"got {hidden!r}"))
+    data = v["data"]
+    if data.get("dataset") in ("npz", "csv") and not data.get("path"):
+        problems.append(Problem("data.path", f"is required for dataset = {data['dataset']!r} "
+                                             "(a file path, relative to this spec)"))
+    if "validation" in data and "test" in data and data["validation"] + data["test"] >= 0.9:
+        problems.append(Problem("data", f"validation + test must be < 0.9 to leave data to train "
+                                        f"on, got {data['validation']} + {data['test']}"))
+    space = None
+    base = path.parent
+    space_ref = v["study"].get("space")
+    if isinstance(space_ref, dict):
+        try:
+            space = space_from_dict(space_ref, path, prefix="study.space")
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    elif space_ref is not None:
+        try:
+            space = load_space(base / space_ref)
+        except SpecError as exc:
+            details = "; ".join(str(p) for p in exc.problems)
+            problems.append(Problem("study.space", f"bad space file {exc.path}: {details}"))
+    if problems:
+        raise SpecError(path, problems)
+
+    study = v["study"]
+    if data["path"] is not None:
+        data["path"] = str((base / data["path"]).resolve())
+    return StudySpec(
+        path=str(path), name=study["name"], space=space,
+        space_path=str(base / space_ref) if isinstance(space_ref, str) else str(path),
+        storage=resolve_storage(study["storage"], base), seed=study["seed"],
+        backend=study["backend"], data=DataSpec(**data),
+        model=ModelSpec(hidden=tuple(v["model"]["hidden"]), batch_norm=v["model"]["batch_norm"]),
+        training=TrainingSpec(**v["training"]), search=SearchSpec(**v["search"]),
+        tolerance=v["selection"]["tolerance"], keras_tuner=KerasTunerSpec(**v["keras_tuner"]),
+    )
+
+
+def resolve_storage(url: str | None, base: Path) -> str:
+    """The storage URL, with a relative SQLite path taken relative to the spec's folder.
+
+    Default: ``regsearch.db`` beside the spec, so ``studies/default.toml`` stores its trials
+    in ``studies/regsearch.db`` wherever the command is run from.
+    """
+    if url is None:
+        return f"sqlite:///{(base / 'regsearch.db').resolve()}"
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///"):]
+        if rel and rel != ":memory:":
+            return f"sqlite:///{(base / rel).resolve()}"
+    return url

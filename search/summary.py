@@ -1,0 +1,64 @@
+"""The terminal summary: baseline and chosen setting side by side, plus trial counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .records import METRICS, PARAMS
+
+
+def side_by_side(baseline: dict[str, Any] | None, chosen: dict[str, Any] | None) -> pd.DataFrame:
+    """A table with one column per setting and one row per param and metric."""
+    columns = {}
+    for label, entry in (("baseline", baseline), ("chosen", chosen)):
+        if entry is None:
+            continue
+        col: dict[str, Any] = {"trial": entry.get("trial", "-")}
+        col.update({k: entry["params"].get(k) for k in PARAMS})
+        col.update({k: entry.get(k) for k in METRICS})
+        columns[label] = col
+    return pd.DataFrame(columns)
+
+
+def format_summary(name: str, baseline: dict[str, Any] | None, chosen: dict[str, Any] | None,
+                   counts: dict[str, int]) -> str:
+    """The text printed at the end of ``regsearch run`` and by ``regsearch summary``."""
+    table = side_by_side(baseline, chosen)
+    shown = table.map(_fmt) if not table.empty else table
+    lines = [f"study {name}", shown.to_string() if not table.empty else "(no results yet)",
+             f"trials: {counts['complete']} completed, {counts['pruned']} pruned, "
+             f"{counts['failed']} failed"
+             + (f", {counts['running']} running" if counts.get("running") else "")
+             + f"; {counts['epochs']} epochs in total"]
+    if chosen is not None:
+        sel = chosen["selection"]
+        lines.append(f"selection: {sel['rule']}; tolerance {sel['tolerance']:.4f} "
+                     f"({sel['tolerance_source']}); {sel['candidates']} candidates")
+        if baseline is not None:
+            lines.append(_verdict(baseline, chosen, sel["tolerance"]))
+        if not chosen.get("reproduced", True):
+            lines.append("note: retraining the chosen setting did not reproduce its validation "
+                         "accuracy exactly; test accuracy comes from the retrained model")
+    else:
+        lines.append("no completed trial yet: nothing to choose")
+    return "\n".join(lines)
+
+
+def _verdict(baseline: dict[str, Any], chosen: dict[str, Any], tolerance: float) -> str:
+    closed = baseline["gap"] - chosen["gap"]
+    dval = chosen["val_accuracy"] - baseline["val_accuracy"]
+    text = (f"gap {baseline['gap']:+.4f} -> {chosen['gap']:+.4f} ({closed:+.4f} closed); "
+            f"val accuracy {dval:+.4f}, test accuracy "
+            f"{chosen['test_accuracy'] - baseline['test_accuracy']:+.4f} vs baseline")
+    if dval < -tolerance:
+        text += ("\nwarning: the chosen setting is below the baseline's validation accuracy by "
+                 "more than the tolerance: regularization in this space costs accuracy here")
+    return text
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return "-" if value is None else str(value)

@@ -1,0 +1,176 @@
+"""Train one setting and measure it honestly.
+
+The trainer knows nothing of Optuna or Keras Tuner. It takes plain params and an optional
+``report(step, value) -> bool`` that answers "stop now?"; each backend adapts its library to
+that. What it measures:
+
+* every epoch, train accuracy **with dropout off** (the model called in inference mode on a fixed
+  sample of the train split), validation accuracy, the gap and the objective ``score``; these go
+  into Keras' logs so EarlyStopping and Keras Tuner can monitor ``score`` like any metric;
+* after training, on the weights EarlyStopping restored (the best-``score`` epoch), train and
+  validation accuracy by ``evaluate`` on the whole splits. Keras' own ``history['accuracy']`` is
+  taken with dropout and penalties active, averaged over a changing model, so it is never used.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import TrialFailure
+from .models import build_model, effective_params
+from .objective import score
+from .spec import ModelSpec, TrainingSpec
+
+Report = Callable[[int, float], bool]
+
+#: Per-epoch series recorded for every trial (the learning curves).
+CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "train_accuracy", "gap", "score")
+
+
+@dataclass
+class TrainResult:
+    """What one training run measured; ``curves`` hold one value per epoch that ran."""
+
+    params: dict[str, Any]
+    train_accuracy: float
+    val_accuracy: float
+    gap: float
+    score: float
+    train_loss: float
+    val_loss: float
+    epochs: int
+    best_epoch: int
+    stopped: str
+    curves: dict[str, list[float]] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, Any]:
+        """The scalar figures, as stored in trial user attributes."""
+        out = asdict(self)
+        out.pop("curves")
+        out.pop("params")
+        return out
+
+
+def configure_tensorflow(threads: int | None = None) -> None:
+    """Quiet, deterministic TensorFlow; optionally capped to ``threads`` CPU threads.
+
+    Op determinism makes a setting retrained with the same seed give the same figures, which is
+    what lets the test split be evaluated after the search on a fresh run of the chosen setting.
+    """
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # already initialized in this process: keep what it has
+            pass
+
+
+def _epoch_metrics_callback(x_sample, y_sample, gap_weight: float, report: Report | None,
+                            max_epochs: int):
+    import keras
+
+    class EpochMetrics(keras.callbacks.Callback):
+        """Adds dropout-off train accuracy, gap and score to the logs; asks ``report`` to stop."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.x = keras.ops.convert_to_tensor(x_sample)
+            self.pruned_at: int | None = None
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs if logs is not None else {}
+            loss = logs.get("loss")
+            if loss is None or not math.isfinite(loss):
+                self.model.stop_training = True
+                raise TrialFailure(f"non-finite training loss ({loss}) at epoch {epoch + 1}")
+            probs = keras.ops.convert_to_numpy(self.model(self.x, training=False))
+            train_acc = float(np.mean(probs.argmax(axis=1) == y_sample))
+            gap = train_acc - float(logs["val_accuracy"])
+            logs["train_accuracy"] = train_acc
+            logs["gap"] = gap
+            logs["score"] = score(float(logs["val_accuracy"]), gap, gap_weight)
+            if report is not None and report(epoch, logs["score"]) and epoch + 1 < max_epochs:
+                self.pruned_at = epoch + 1
+                self.model.stop_training = True
+
+    return EpochMetrics()
+
+
+def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+        y_val: np.ndarray, *, n_classes: int, model_spec: ModelSpec, training: TrainingSpec,
+        seed: int, gap_weight: float, report: Report | None = None,
+        callbacks: list[Any] | None = None):
+    """Build, train and measure one setting; return ``(TrainResult, model)``.
+
+    The caller owns the returned model (to evaluate it on the test split, say) and should call
+    ``release()`` when done with it.
+    """
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = build_model(params, x_train.shape[1], n_classes, model_spec)
+    optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+                 "rmsprop": keras.optimizers.RMSprop}[training.optimizer]
+    # jit_compile=False: XLA compilation costs seconds per trial on CPU and buys nothing for
+    # a model this small (measured: see benchmarks/README.md).
+    model.compile(optimizer=optimizer(learning_rate=training.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=False)
+
+    rng = np.random.default_rng(seed)
+    n = min(training.train_eval_samples, len(y_train))
+    idx = np.sort(rng.choice(len(y_train), size=n, replace=False)) if n < len(y_train) \
+        else np.arange(len(y_train))
+    epoch_metrics = _epoch_metrics_callback(x_train[idx], y_train[idx], gap_weight, report,
+                                            training.max_epochs)
+    stopper = keras.callbacks.EarlyStopping(monitor="score", mode="max",
+                                            patience=training.patience,
+                                            restore_best_weights=True)
+    history = model.fit(x_train, y_train, validation_data=(x_val, y_val),
+                        batch_size=training.batch_size, epochs=training.max_epochs, verbose=0,
+                        callbacks=[epoch_metrics, stopper, *(callbacks or [])])
+    curves = {k: [float(v) for v in history.history.get(k, [])] for k in CURVES}
+    epochs = len(curves["loss"])
+    train_loss, train_acc = _evaluate(model, x_train, y_train, training.batch_size)
+    val_loss, val_acc = _evaluate(model, x_val, y_val, training.batch_size)
+    if not all(map(math.isfinite, (train_loss, val_loss, train_acc, val_acc))):
+        raise TrialFailure("non-finite figures after training")
+    gap = train_acc - val_acc
+    stopped = ("pruned" if epoch_metrics.pruned_at is not None
+               else "early_stopping" if epochs < training.max_epochs else "max_epochs")
+    result = TrainResult(
+        params=effective_params(params), train_accuracy=train_acc, val_accuracy=val_acc, gap=gap,
+        score=score(val_acc, gap, gap_weight), train_loss=train_loss, val_loss=val_loss,
+        epochs=epochs, best_epoch=stopper.best_epoch + 1, stopped=stopped, curves=curves)
+    return result, model
+
+
+def _evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
+    out = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    return float(out["loss"]), float(out["accuracy"])
+
+
+def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+    """Accuracy with dropout off (``evaluate`` runs the model in inference mode)."""
+    return _evaluate(model, x, y, batch_size)[1]
+
+
+def release() -> None:
+    """Free the Keras graph state of the last model so trial after trial does not pile up."""
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
