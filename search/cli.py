@@ -41,10 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("json", "toml"),
                      help="file format (default: from the file name, else json)")
     exp.add_argument("--storage", metavar="URL", help="storage URL when STUDY is a name")
+    exp.add_argument("--backend", choices=("optuna", "keras-tuner"),
+                     help="which backend's study of a spec file (default: the spec's)")
 
     summ = sub.add_parser("summary", help="print a study's baseline vs chosen table")
     summ.add_argument("study", help="a study spec file, or a study name (with --storage)")
     summ.add_argument("--storage", metavar="URL", help="storage URL when STUDY is a name")
+    summ.add_argument("--backend", choices=("optuna", "keras-tuner"),
+                     help="which backend's study of a spec file (default: the spec's)")
 
     dash = sub.add_parser("dashboard", help="serve optuna-dashboard over a study's storage",
                           description="Start optuna-dashboard on the storage; binds to "
@@ -72,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "export":
             from .commands import export_study
 
-            export_study(study=args.study, storage=args.storage, output=args.output,
-                         fmt=args.format)
+            export_study(study=args.study, storage=args.storage, backend=args.backend,
+                         output=args.output, fmt=args.format)
         elif args.command == "summary":
             from .commands import summarize
 
-            summarize(study=args.study, storage=args.storage)
+            summarize(study=args.study, storage=args.storage, backend=args.backend)
         elif args.command == "dashboard":
             return dashboard(args.study, args.storage, args.host, args.port)
     except Interrupted:

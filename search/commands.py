@@ -19,11 +19,18 @@ class Interrupted(RegsearchError):
     """The user pressed Ctrl-C; the summary so far was printed."""
 
 
-def resolve_study(study: str, storage: str | None) -> tuple[str, str]:
+def study_name(spec: StudySpec, backend: str | None = None) -> str:
+    """The stored study's name: the spec's, suffixed by the backend unless it is Optuna."""
+    backend = backend or spec.backend
+    return spec.name if backend == "optuna" else f"{spec.name}-{backend}"
+
+
+def resolve_study(study: str, storage: str | None,
+                  backend: str | None = None) -> tuple[str, str]:
     """A study named by its spec file (``studies/default.toml``) or by name plus storage."""
     if study.endswith(".toml"):
         spec = load_spec(study)
-        return spec.name, storage or spec.storage
+        return study_name(spec, backend), storage or spec.storage
     return study, storage or DEFAULT_STORAGE
 
 
@@ -73,10 +80,7 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
 def _open_backend_study(spec: StudySpec):
     from .backends import optuna_backend
 
-    if spec.backend == "keras-tuner":
-        return optuna_backend.open_study(spec, name=f"{spec.name}-keras-tuner",
-                                         backend="keras-tuner")
-    return optuna_backend.open_study(spec)
+    return optuna_backend.open_study(spec, name=study_name(spec), backend=spec.backend)
 
 
 def _summary(study, baseline, chosen) -> str:
@@ -87,12 +91,12 @@ def _summary(study, baseline, chosen) -> str:
                           records.counts(records.trials_frame(study)))
 
 
-def load_results(*, study: str, storage: str | None = None):
+def load_results(*, study: str, storage: str | None = None, backend: str | None = None):
     """Load a study with its baseline and chosen setting (evaluating test if not done yet)."""
     from . import holdout, records
     from .storage import load_study
 
-    name, url = resolve_study(study, storage)
+    name, url = resolve_study(study, storage, backend)
     st = load_study(name, url)
     frame = records.trials_frame(st)
     if records.completed(frame).empty:
@@ -116,8 +120,9 @@ def load_results(*, study: str, storage: str | None = None):
     return st, spec, baseline, chosen
 
 
-def export_study(*, study: str, storage: str | None = None, output: str | None = None,
-                 fmt: str | None = None, out: TextIO = sys.stdout) -> dict[str, Any]:
+def export_study(*, study: str, storage: str | None = None, backend: str | None = None,
+                 output: str | None = None, fmt: str | None = None,
+                 out: TextIO = sys.stdout) -> dict[str, Any]:
     """``regsearch export``: write the chosen setting, print where and the Keras snippet."""
     from .export import FORMATS, build_export, dumps, write_atomic
     from .models import keras_snippet
@@ -126,7 +131,7 @@ def export_study(*, study: str, storage: str | None = None, output: str | None =
         fmt = Path(output).suffix.lstrip(".") if output and Path(output).suffix else "json"
     if fmt not in FORMATS:
         raise RegsearchError(f"--format: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
-    st, spec, baseline, chosen = load_results(study=study, storage=storage)
+    st, spec, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
     sizes = st.user_attrs.get("data_sizes", {})
     n_features, n_classes = _shape(st, spec)
     snippet = keras_snippet(chosen["params"], n_features, n_classes, spec.model)
@@ -153,11 +158,12 @@ def _shape(study, spec: StudySpec) -> tuple[int, int]:
     return splits.n_features, splits.n_classes
 
 
-def summarize(*, study: str, storage: str | None = None, out: TextIO = sys.stdout) -> str:
+def summarize(*, study: str, storage: str | None = None, backend: str | None = None,
+              out: TextIO = sys.stdout) -> str:
     """``regsearch summary``: the run's closing table, for a study already in storage."""
     from .storage import load_study
 
-    name, url = resolve_study(study, storage)
+    name, url = resolve_study(study, storage, backend)
     st = load_study(name, url)
     text = _summary(st, st.user_attrs.get("baseline"), st.user_attrs.get("chosen"))
     print(text, file=out)

@@ -1,0 +1,48 @@
+# regsearch: two commands do everything on a fresh machine: `make search` and `make test`.
+# Each target creates the virtual environment first if it is missing (pip install from
+# pyproject.toml), so nothing has to be installed by hand.
+
+PYTHON ?= python3
+VENV ?= .venv
+SPEC ?= studies/default.toml
+BACKEND ?=
+TRIALS ?=
+STUDY ?= $(SPEC)
+OUT ?=
+FORMAT ?=
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install search test dashboard export summary report bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+search: $(STAMP)
+	$(BIN)/regsearch run $(SPEC) $(if $(BACKEND),--backend $(BACKEND)) $(if $(TRIALS),--trials $(TRIALS))
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+dashboard: $(STAMP)
+	$(BIN)/regsearch dashboard $(STUDY) --host $(HOST) --port $(PORT)
+
+export: $(STAMP)
+	$(BIN)/regsearch export $(STUDY) $(if $(BACKEND),--backend $(BACKEND)) $(if $(OUT),-o $(OUT)) $(if $(FORMAT),--format $(FORMAT))
+
+summary: $(STAMP)
+	$(BIN)/regsearch summary $(STUDY) $(if $(BACKEND),--backend $(BACKEND))
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf studies/*.db studies/exports studies/reports studies/keras-tuner

@@ -1,0 +1,101 @@
+"""The study spec: the default loads, round-trips, and every bad input gets a clear error."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.errors import SpecError
+from search.spec import load_spec, spec_from_dict
+
+from .conftest import ROOT, SPACE
+
+DEFAULT = ROOT / "studies" / "default.toml"
+
+
+def test_default_study_describes_the_lecture_notes_setup():
+    spec = load_spec(DEFAULT)
+    assert spec.name == "default" and spec.backend == "optuna"
+    assert spec.data.dataset == "digits"
+    assert spec.model.hidden == (50, 50) and spec.model.batch_norm
+    t = spec.training
+    assert (t.optimizer, t.batch_size, t.max_epochs) == ("adam", 100, 30)
+    assert spec.storage.startswith("sqlite:///") and spec.storage.endswith("studies/regsearch.db")
+    assert spec.search.pruner_warmup > 0 and spec.tolerance is None
+
+
+def test_spec_round_trips_as_a_self_contained_document():
+    spec = load_spec(DEFAULT)
+    again = spec_from_dict(spec.to_document(), "elsewhere.toml")
+    assert again == spec
+    assert isinstance(spec.to_document()["study"]["space"], dict)  # no file needed to reload
+
+
+HEAD = f'[study]\nname = "s"\nspace = "{SPACE.as_posix()}"\n'
+
+BAD = [
+    (HEAD + "[study2]\n", "study2", "unknown section; allowed: study, data, model"),
+    (HEAD + "[training]\nepochs = 3\n", "training.epochs", "unknown key; allowed keys:"),
+    (HEAD + '[training]\nbatch_size = "100"\n', "training.batch_size",
+     "must be an integer, got string '100'"),
+    (HEAD + "[training]\nbatch_size = 0\n", "training.batch_size", "must be > 0, got 0"),
+    (HEAD + "[search]\ntrials = 0\n", "search.trials", "must be > 0, got 0"),
+    (HEAD + "[search]\ntrials = -3\n", "search.trials", "must be > 0, got -3"),
+    (HEAD + '[search]\nsampler = "grid"\n', "search.sampler",
+     "must be one of 'tpe', 'random', 'qmc', got 'grid'"),
+    (HEAD + '[search]\npruner = "hyperband"\n', "search.pruner",
+     "must be one of 'median', 'percentile', 'none'"),
+    (HEAD + '[data]\ndataset = "imagenet"\n', "data.dataset",
+     "must be one of 'digits', 'npz', 'csv', 'mnist', 'fashion_mnist', got 'imagenet'"),
+    (HEAD + '[data]\ndataset = "npz"\n', "data.path", "is required for dataset = 'npz'"),
+    (HEAD + "[data]\nvalidation = 0.5\ntest = 0.45\n", "data", "validation + test must be < 0.9"),
+    (HEAD + "[data]\ntest = 1.5\n", "data.test", "must be in (0, 1), got 1.5"),
+    (HEAD + "[model]\nhidden = []\n", "model.hidden", "must be a non-empty array of positive"),
+    (HEAD + "[selection]\ntolerance = 2.0\n", "selection.tolerance", "must be in (0, 1)"),
+    (HEAD.replace('name = "s"', 'name = "has space"'), "study.name", "must be letters, digits"),
+    (HEAD + 'storage = "redis://localhost/0"\n', "study.storage",
+     "unknown storage scheme 'redis'; allowed: sqlite, postgresql"),
+    (HEAD + 'storage = "studies.db"\n', "study.storage", "must be a database URL"),
+    (HEAD + 'backend = "ray"\n', "study.backend", "must be one of 'optuna', 'keras-tuner'"),
+    (HEAD.replace(SPACE.as_posix(), "missing.toml"), "study.space", "space file not found"),
+    ('[study]\nname = "s"\n', "study.space", "is required"),
+    ("[data]\n", "study", "is required"),
+    (HEAD + '[keras_tuner]\ntuner = "grid"\n', "keras_tuner.tuner",
+     "must be one of 'hyperband', 'bayesian', 'random'"),
+]
+
+
+@pytest.mark.parametrize("text,key,allowed", BAD, ids=[b[1] for b in BAD])
+def test_bad_spec_names_file_key_and_what_is_allowed(tmp_path, text, key, allowed):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert any(p.key == key for p in info.value.problems), message
+    assert allowed in message
+
+
+def test_bad_space_inside_a_spec_is_reported_with_its_own_file(tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text('[dropout]\ntype = "float"\nlow = 0.2\nhigh = 1.5\n')
+    path = tmp_path / "study.toml"
+    path.write_text(f'[study]\nname = "s"\nspace = "space.toml"\n')
+    with pytest.raises(SpecError, match=r"study\.space: bad space file .*space\.toml: dropout: "
+                                        r"dropout bounds must lie in \[0, 1\)"):
+        load_spec(path)
+
+
+def test_malformed_and_missing_spec(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study\nname=")
+    with pytest.raises(SpecError, match=r"bad\.toml.*malformed TOML"):
+        load_spec(bad)
+    with pytest.raises(SpecError, match=r"nope\.toml.*study spec not found"):
+        load_spec(tmp_path / "nope.toml")
+
+
+def test_relative_sqlite_storage_is_taken_from_the_spec_folder(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(HEAD + 'storage = "sqlite:///db/s.db"\n')
+    assert load_spec(path).storage == f"sqlite:///{tmp_path / 'db' / 's.db'}"
