@@ -35,8 +35,9 @@ def resolve_study(study: str, storage: str | None,
 
 
 def run_study(*, spec_path: str, trials: int | None = None, backend: str | None = None,
-              progress: bool = True, out: TextIO = sys.stdout) -> dict[str, Any]:
+              progress: bool = True, out: TextIO | None = None) -> dict[str, Any]:
     """``regsearch run``: run or continue a study, then print and return its summary."""
+    out = out or sys.stdout
     spec = load_spec(spec_path)
     if backend is not None:
         if backend not in BACKENDS:
@@ -122,8 +123,9 @@ def load_results(*, study: str, storage: str | None = None, backend: str | None 
 
 def export_study(*, study: str, storage: str | None = None, backend: str | None = None,
                  output: str | None = None, fmt: str | None = None,
-                 out: TextIO = sys.stdout) -> dict[str, Any]:
+                 out: TextIO | None = None) -> dict[str, Any]:
     """``regsearch export``: write the chosen setting, print where and the Keras snippet."""
+    out = out or sys.stdout
     from .export import FORMATS, build_export, dumps, write_atomic
     from .models import keras_snippet
 
@@ -159,8 +161,9 @@ def _shape(study, spec: StudySpec) -> tuple[int, int]:
 
 
 def summarize(*, study: str, storage: str | None = None, backend: str | None = None,
-              out: TextIO = sys.stdout) -> str:
+              out: TextIO | None = None) -> str:
     """``regsearch summary``: the run's closing table, for a study already in storage."""
+    out = out or sys.stdout
     from .storage import load_study
 
     name, url = resolve_study(study, storage, backend)

@@ -62,6 +62,7 @@ class SearchSpec:
     sampler_startup: int
     pruner: str
     pruner_startup: int
+    pruner_percentile: float
     pruner_warmup: int
     pruner_patience: int
     gap_weight: float
@@ -165,10 +166,12 @@ _SECTIONS: dict[str, dict[str, Field]] = {
         "trials": Field((int,), 40, check=positive),
         "sampler": Field((str,), "tpe", check=one_of(*SAMPLERS)),
         "sampler_startup": Field((int,), 10, check=non_negative),
-        "pruner": Field((str,), "median", check=one_of(*PRUNERS)),
+        "pruner": Field((str,), "percentile", check=one_of(*PRUNERS)),
         "pruner_startup": Field((int,), 5, check=non_negative),
-        "pruner_warmup": Field((int,), 8, check=non_negative),
-        "pruner_patience": Field((int,), 2, check=non_negative),
+        "pruner_percentile": Field((float,), 90.0, check=lambda v: None if 0 < v < 100
+                                   else "must be in (0, 100): the share of trials kept"),
+        "pruner_warmup": Field((int,), 10, check=non_negative),
+        "pruner_patience": Field((int,), 0, check=non_negative),
         "gap_weight": Field((float,), 0.5, check=non_negative),
         "max_failures": Field((int,), 5, check=positive),
     },

@@ -42,6 +42,8 @@ BAD = [
     (HEAD + "[search]\ntrials = -3\n", "search.trials", "must be > 0, got -3"),
     (HEAD + '[search]\nsampler = "grid"\n', "search.sampler",
      "must be one of 'tpe', 'random', 'qmc', got 'grid'"),
+    (HEAD + "[search]\npruner_percentile = 100\n", "search.pruner_percentile",
+     "must be in (0, 100): the share of trials kept, got 100.0"),
     (HEAD + '[search]\npruner = "hyperband"\n', "search.pruner",
      "must be one of 'median', 'percentile', 'none'"),
     (HEAD + '[data]\ndataset = "imagenet"\n', "data.dataset",

@@ -1,0 +1,123 @@
+"""Which pruner configuration is fair to regularization? Measured on real digits curves.
+
+Runs the default study unpruned with a random sampler (every trial trains its 30 epochs), then
+replays those curves, in order, through candidate pruners (``search.pruning.replay``), and writes
+benchmarks/results/pruner.md: epochs spent, trials pruned, and how many of the trials the
+selection rule would consider (within tolerance of the best val accuracy) each pruner would have
+cut, the chosen one and the strongly regularized ones (dropout >= 0.35 or lambda >= 1e-3) in
+particular. ``--fixture`` also refreshes tests/data/digits_curves.json.
+
+    .venv/bin/python benchmarks/pruner.py [--trials 48] [--fixture]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def collect(trials: int) -> dict:
+    """Run (or reuse) the unpruned random study and return its curves."""
+    from search import commands
+    from search.spec import load_spec
+    from search.storage import load_study
+
+    work = ROOT / "benchmarks" / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    text = (ROOT / "studies" / "default.toml").read_text()
+    text = (text.replace('name = "default"', 'name = "pruner-curves"')
+            .replace('space = "../spaces/', f'space = "{ROOT.as_posix()}/spaces/')
+            .replace('sampler = "tpe"', 'sampler = "random"')
+            .replace('pruner = "percentile"', 'pruner = "none"'))
+    text = "\n".join(f"trials = {trials}" if line.startswith("trials =") else line
+                     for line in text.splitlines())
+    spec_path = work / "pruner-curves.toml"
+    spec_path.write_text(text)
+    started = time.perf_counter()
+    commands.run_study(spec_path=str(spec_path), progress=False)
+    print(f"collected in {time.perf_counter() - started:.0f} s")
+    spec = load_spec(spec_path)
+    study = load_study(spec.name, spec.storage)
+    rows = [{"number": t.number, "params": t.params, "val_accuracy": t.user_attrs["val_accuracy"],
+             "gap": t.user_attrs["gap"],
+             "score": [round(x, 5) for x in t.user_attrs["curves"]["score"]],
+             "val_curve": [round(x, 5) for x in t.user_attrs["curves"]["val_accuracy"]]}
+            for t in study.trials if t.state.name == "COMPLETE"]
+    return {"about": f"Real per-epoch curves of {len(rows)} unpruned trials of the default digits "
+                     "study (random sampler, 30 epochs), in the order they ran; made by "
+                     "benchmarks/pruner.py.",
+            "n_val": study.user_attrs["data_sizes"]["val"], "trials": rows}
+
+
+def compare(data: dict) -> str:
+    """The markdown table of pruner configurations replayed over ``data``."""
+    import optuna
+
+    from search.backends.optuna_backend import make_pruner
+    from search.objective import select
+    from search.pruning import replay
+    from search.spec import load_spec
+
+    trials = data["trials"]
+    records = [{"number": i, "val_accuracy": t["val_accuracy"], "gap": t["gap"]}
+               for i, t in enumerate(trials)]
+    sel = select(records, n_val=data["n_val"])
+    near = {r["number"] for r in records if r["val_accuracy"] >= sel.best_val_accuracy - sel.tolerance}
+    strong = {i for i, t in enumerate(trials) if t["params"]["dropout"] >= 0.35
+              or t["params"].get("l1", 0) >= 1e-3 or t["params"].get("l2", 0) >= 1e-3}
+    search = load_spec(ROOT / "studies" / "default.toml").search
+    score = [t["score"] for t in trials]
+    configs = [
+        ("Optuna default: MedianPruner() on val_accuracy", optuna.pruners.MedianPruner(),
+         [t["val_curve"] for t in trials]),
+        ("MedianPruner, warm-up 10, on the objective",
+         make_pruner(dataclasses.replace(search, pruner="median")), score),
+        ("Percentile keep 75%, warm-up 10, on the objective",
+         make_pruner(dataclasses.replace(search, pruner_percentile=75.0)), score),
+        ("Percentile keep 90%, warm-up 5, on the objective",
+         make_pruner(dataclasses.replace(search, pruner_warmup=5)), score),
+        ("**default**: percentile keep 90%, warm-up 10, on the objective",
+         make_pruner(search), score),
+        ("default + PatientPruner(patience 2)",
+         make_pruner(dataclasses.replace(search, pruner_patience=2)), score),
+    ]
+    full = sum(len(c) for c in score)
+    lines = [f"{len(trials)} unpruned trials; selection candidates (val within "
+             f"{sel.tolerance:.4f} of the best {sel.best_val_accuracy:.4f}): {len(near)}, of "
+             f"which strongly regularized: {len(near & strong)}; chosen: trial {sel.chosen['number']}.",
+             "", "| pruner | epochs spent | trials pruned | candidates cut | strongly regularized "
+             "candidates cut | chosen cut |", "|---|---|---|---|---|---|"]
+    for name, pruner, curves in configs:
+        result = replay(curves, pruner)
+        cut = {r.number for r in result if r.pruned_at}
+        lines.append(f"| {name} | {sum(r.epochs for r in result) / full:.0%} | {len(cut)} | "
+                     f"{len(cut & near)} | {len(cut & near & strong)} | "
+                     f"{'yes' if sel.chosen['number'] in cut else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=48)
+    parser.add_argument("--fixture", action="store_true", help="refresh the test fixture too")
+    args = parser.parse_args()
+    data = collect(args.trials)
+    if args.fixture:
+        (ROOT / "tests" / "data" / "digits_curves.json").write_text(
+            json.dumps(data, separators=(",", ":")))
+    out = ROOT / "benchmarks" / "results" / "pruner.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# Pruner fairness on real digits curves\n\nMade by `benchmarks/pruner.py`.\n\n"
+                   + compare(data))
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The trainer measures the gap with dropout off, on the weights EarlyStopping restored."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from search import trainer
+from search.data import load_splits
+from search.errors import TrialFailure
+from search.spec import load_spec
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def setup():
+    trainer.configure_tensorflow()
+    spec = load_spec(ROOT / "studies" / "default.toml")
+    return spec, load_splits(spec.data, spec.seed)
+
+
+def fit(setup, params, **training):
+    spec, d = setup
+    t = dataclasses.replace(spec.training, **training)
+    return trainer.fit(params, d.x_train, d.y_train, d.x_val, d.y_val, n_classes=d.n_classes,
+                       model_spec=spec.model, training=t, seed=spec.seed,
+                       gap_weight=spec.search.gap_weight)
+
+
+def test_train_accuracy_is_measured_with_dropout_off(setup):
+    spec, d = setup
+    result, model = fit(setup, {"dropout": 0.5, "regularizer": "none"}, max_epochs=12)
+    evaluated = model.evaluate(d.x_train, d.y_train, verbose=0, return_dict=True)["accuracy"]
+    assert result.train_accuracy == pytest.approx(evaluated, abs=1e-9)
+    # Keras' history accuracy is taken with dropout on: with rate 0.5 it is far lower.
+    history_acc = result.curves["accuracy"][result.best_epoch - 1]
+    assert result.train_accuracy - history_acc > 0.05
+    assert result.gap == pytest.approx(result.train_accuracy - result.val_accuracy)
+    # The per-epoch curve is the dropout-off figure too (the digits train split fits the sample).
+    assert result.curves["train_accuracy"][result.best_epoch - 1] == pytest.approx(
+        result.train_accuracy, abs=1e-6)
+    trainer.release()
+
+
+def test_metrics_come_from_the_restored_best_epoch(setup):
+    result, _ = fit(setup, {"dropout": 0.1, "regularizer": "none"}, max_epochs=8, patience=2)
+    scores = result.curves["score"]
+    assert result.best_epoch == int(np.argmax(scores)) + 1
+    assert result.epochs == len(scores)
+    assert result.val_accuracy == pytest.approx(result.curves["val_accuracy"][result.best_epoch - 1],
+                                                abs=1e-6)
+    trainer.release()
+
+
+def test_report_can_stop_training_and_marks_it_pruned(setup):
+    seen = []
+
+    def report(step, value):
+        seen.append((step, value))
+        return step == 2
+
+    spec, d = setup
+    result, _ = trainer.fit({"dropout": 0.2}, d.x_train, d.y_train, d.x_val, d.y_val,
+                            n_classes=d.n_classes, model_spec=spec.model,
+                            training=dataclasses.replace(spec.training, max_epochs=10),
+                            seed=spec.seed, gap_weight=0.5, report=report)
+    assert result.stopped == "pruned" and result.epochs == 3
+    assert [s for s, _ in seen] == [0, 1, 2]
+    assert [v for _, v in seen] == pytest.approx(result.curves["score"])
+    trainer.release()
+
+
+def test_same_seed_same_figures(setup):
+    a, _ = fit(setup, {"dropout": 0.3, "regularizer": "l2", "l2": 1e-3}, max_epochs=4)
+    trainer.release()
+    b, _ = fit(setup, {"dropout": 0.3, "regularizer": "l2", "l2": 1e-3}, max_epochs=4)
+    trainer.release()
+    assert a.metrics() == b.metrics()
+
+
+def test_non_finite_loss_fails_the_trial_at_the_first_bad_epoch(setup):
+    # Plain SGD with lr * 2 * l2 >> 2 multiplies the weights by ~200 a step: inf, then NaN.
+    with pytest.raises(TrialFailure, match=r"non-finite training loss \(nan\) at epoch 1"):
+        fit(setup, {"dropout": 0.1, "regularizer": "l2", "l2": 0.1}, max_epochs=5,
+            optimizer="sgd", learning_rate=1e3)
+    trainer.release()
