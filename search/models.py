@@ -58,7 +58,7 @@ def keras_snippet(params: dict[str, Any], n_features: int, n_classes: int, spec:
         if spec.batch_norm:
             lines.append("    keras.layers.BatchNormalization(),")
         if p["dropout"] > 0:
-            lines.append(f"    keras.layers.Dropout(rate={p['dropout']:.4g}),")
+            lines.append(f"    keras.layers.Dropout(rate={p['dropout']:.6g}),")
     lines.append(f"    keras.layers.Dense({n_classes}, activation=\"softmax\", "
                  f"kernel_regularizer={reg}),")
     lines.append("])")

@@ -1,0 +1,90 @@
+"""What our trainer costs over bare Keras, as a ratio measured in one run.
+
+Bare Keras: build, compile and fit the same model for the same epochs, nothing else. Ours:
+``search.trainer.fit`` with its per-epoch dropout-off train accuracy, gap and score,
+EarlyStopping bookkeeping (patience above the epoch count, so both run every epoch) and the
+final evaluation on the train and validation splits. Alternating runs, medians reported.
+Writes benchmarks/results/overhead.md.
+
+    .venv/bin/python benchmarks/overhead.py [--repeats 5] [--epochs 30] [--data digits|mnist]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--data", choices=("digits", "mnist"), default="digits")
+    args = parser.parse_args()
+
+    from search import trainer
+    from search.data import load_splits
+    from search.models import build_model
+    from search.spec import load_spec
+
+    trainer.configure_tensorflow()
+    import keras
+
+    spec = load_spec(ROOT / "studies" / "default.toml")
+    data = spec.data
+    if args.data == "mnist":
+        data = dataclasses.replace(data, dataset="npz",
+                                   path=str(ROOT.parent / "shared" / "data" / "mnist10k.npz"))
+    splits = load_splits(data, spec.seed)
+    training = dataclasses.replace(spec.training, max_epochs=args.epochs,
+                                   patience=args.epochs + 1)
+    params = {"dropout": 0.3, "regularizer": "l2", "l2": 1e-4}
+
+    def bare() -> None:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(spec.seed)
+        model = build_model(params, splits.n_features, splits.n_classes, spec.model)
+        model.compile(optimizer=keras.optimizers.Adam(training.learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      jit_compile=False)
+        model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                  batch_size=training.batch_size, epochs=training.max_epochs, verbose=0)
+
+    def ours() -> None:
+        trainer.fit(params, splits.x_train, splits.y_train, splits.x_val, splits.y_val,
+                    n_classes=splits.n_classes, model_spec=spec.model, training=training,
+                    seed=spec.seed, gap_weight=spec.search.gap_weight)
+        trainer.release()
+
+    times: dict[str, list[float]] = {"bare Keras fit": [], "regsearch trainer.fit": []}
+    bare(), ours()  # warm the process up (imports, first graph) before timing
+    for _ in range(args.repeats):
+        for name, fn in (("bare Keras fit", bare), ("regsearch trainer.fit", ours)):
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = med["regsearch trainer.fit"] / med["bare Keras fit"]
+    text = (f"# Trainer overhead vs bare Keras\n\nMade by `benchmarks/overhead.py --data "
+            f"{args.data} --epochs {args.epochs} --repeats {args.repeats}`: {splits.sizes()} "
+            f"samples, {args.epochs} epochs, one setting (dropout 0.3, L2 1e-4), alternating "
+            "runs in one process.\n\n| run | median s | runs |\n|---|---|---|\n"
+            + "".join(f"| {k} | {med[k]:.2f} | {', '.join(f'{x:.2f}' for x in v)} |\n"
+                      for k, v in times.items())
+            + f"\n**ratio ours / bare: {ratio:.2f}** (per-epoch dropout-off train accuracy, "
+              "gap and score; final evaluation of train and validation splits).\n")
+    out = ROOT / "benchmarks" / "results" / f"overhead-{args.data}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
