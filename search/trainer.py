@@ -124,8 +124,8 @@ def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val:
     model = build_model(params, x_train.shape[1], n_classes, model_spec)
     optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
                  "rmsprop": keras.optimizers.RMSprop}[training.optimizer]
-    # jit_compile=False: XLA compilation costs seconds per trial on CPU and buys nothing for
-    # a model this small (measured: see benchmarks/README.md).
+    # jit_compile=False: XLA buys nothing measurable for a model this small (Keras' "auto"
+    # default ran at 1.03x a plain fit: benchmarks/results/overhead-digits.md).
     model.compile(optimizer=optimizer(learning_rate=training.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=False)
