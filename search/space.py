@@ -215,17 +215,20 @@ def _check_when(param: Param, earlier: list[Param], key: str, problems: list[Pro
 
 def _check_regularizer_strengths(space: Space, prefix: str, problems: list[Problem]) -> None:
     """Each regularizer kind the space can pick must find the strengths it uses."""
+    def key(name: str) -> str:
+        return f"{prefix}.{name}" if prefix else name
+
     if "regularizer" not in space:
         for name in ("l1", "l2"):
             if name in space:
-                problems.append(Problem(f"{prefix}{name}" if not prefix else f"{prefix}.{name}",
-                                        "needs a 'regularizer' choice to say when it applies"))
+                problems.append(Problem(key(name), "needs a 'regularizer' choice to say when "
+                                                   "it applies"))
         return
     for kind in space["regularizer"].choices:  # type: ignore[union-attr]
         for strength in USES[kind]:
             if strength not in space:
-                problems.append(Problem(f"{prefix + '.' if prefix else ''}regularizer.choices",
+                problems.append(Problem(key("regularizer.choices"),
                                         f"{kind!r} needs a '{strength}' parameter in the space"))
             elif kind not in space[strength].when.get("regularizer", (kind,)):
-                problems.append(Problem(f"{prefix + '.' if prefix else ''}{strength}.when",
+                problems.append(Problem(key(f"{strength}.when"),
                                         f"{strength} must be active when regularizer = {kind!r}"))
