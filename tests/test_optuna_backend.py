@@ -82,3 +82,27 @@ def test_failures_in_a_row_stop_the_study_with_a_clear_message(tiny_spec, monkey
                                              r"; last reason: ValueError: bad setup"):
         optuna_backend.run(study, spec, splits, progress=False)
     assert len(study.trials) == 2
+
+
+class Untouchable:
+    """Stands in for the test split: any use of it during the search is an error."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the search touched the test split (.{name})")
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the search touched the test split (as an array)")
+
+    def __len__(self):
+        raise AssertionError("the search touched the test split (len)")
+
+
+def test_the_search_never_touches_the_test_split(tiny_spec):
+    from search.data import load_splits
+
+    spec = load_spec(tiny_spec("sealed", trials=3, epochs=2))
+    splits = dataclasses.replace(load_splits(spec.data, spec.seed), x_test=Untouchable(),
+                                 y_test=Untouchable())
+    study = optuna_backend.open_study(spec)
+    optuna_backend.run(study, spec, splits, progress=False)
+    assert [t.state.name for t in study.trials].count("COMPLETE") >= 1
