@@ -7,6 +7,7 @@ VENV ?= .venv
 SPEC ?= studies/default.toml
 BACKEND ?=
 TRIALS ?=
+WORKERS ?=
 STUDY ?= $(SPEC)
 OUT ?=
 FORMAT ?=
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 search: $(STAMP)
-	$(BIN)/regsearch run $(SPEC) $(if $(BACKEND),--backend $(BACKEND)) $(if $(TRIALS),--trials $(TRIALS))
+	$(BIN)/regsearch run $(SPEC) $(if $(BACKEND),--backend $(BACKEND)) $(if $(TRIALS),--trials $(TRIALS)) $(if $(WORKERS),--workers $(WORKERS))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -38,6 +39,9 @@ dashboard: $(STAMP)
 export: $(STAMP)
 	$(BIN)/regsearch export $(STUDY) $(if $(BACKEND),--backend $(BACKEND)) $(if $(OUT),-o $(OUT)) $(if $(FORMAT),--format $(FORMAT))
 
+report: $(STAMP)
+	$(BIN)/regsearch report $(STUDY) $(if $(BACKEND),--backend $(BACKEND)) $(if $(OUT),-o $(OUT))
+
 summary: $(STAMP)
 	$(BIN)/regsearch summary $(STUDY) $(if $(BACKEND),--backend $(BACKEND))
 
@@ -45,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf studies/*.db studies/exports studies/reports studies/keras-tuner
+	rm -rf studies/*.db studies/exports studies/reports studies/artifacts studies/keras-tuner

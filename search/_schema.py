@@ -7,6 +7,7 @@ the dotted key and what is allowed; collecting every problem before raising is w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,12 @@ def read_table(table: Any, fields: Mapping[str, Field], prefix: str,
                                           f"{value!r}"))
             continue
         if float in field.types and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # a stored (JSON) spec can hold integers TOML cannot
+                problems.append(Problem(path, f"must be {expected(field)}, got an integer too "
+                                              f"large for one ({len(str(value))} digits)"))
+                continue
         if field.check is not None:
             message = field.check(value)
             if message:
@@ -92,11 +98,11 @@ def one_of(*allowed: str) -> Callable[[Any], str | None]:
 
 
 def positive(v: Any) -> str | None:
-    return None if v > 0 else "must be > 0"
+    return "must be finite" if v == math.inf else None if v > 0 else "must be > 0"
 
 
 def non_negative(v: Any) -> str | None:
-    return None if v >= 0 else "must be >= 0"
+    return "must be finite" if v == math.inf else None if v >= 0 else "must be >= 0"
 
 
 def open_unit(v: Any) -> str | None:

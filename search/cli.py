@@ -30,7 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run N more trials instead of filling up to the spec's budget")
     run.add_argument("--backend", choices=("optuna", "keras-tuner"),
                      help="override study.backend from the spec")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="run N worker processes on this machine, sharing its cores "
+                          "(default 1: in this process)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    work = sub.add_parser("worker", help="join an existing study and run its trials",
+                          description="Join a study that `regsearch run` created (on this or "
+                                      "another machine, e.g. with a PostgreSQL storage) and run "
+                                      "its trials until its budget is used.")
+    work.add_argument("study", help="a study spec file, or a study name (with --storage)")
+    work.add_argument("--storage", metavar="URL",
+                      help="storage URL when STUDY is a name, e.g. postgresql://user@host/db")
+    work.add_argument("--trials", type=int, metavar="N",
+                      help="run at most N trials (default: until the study's budget is used)")
+    work.add_argument("--threads", type=int, metavar="N",
+                      help="TensorFlow threads (default: one per core)")
+    work.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     exp = sub.add_parser("export", help="write the chosen setting as JSON or TOML",
                          description="Write the chosen setting (params, metrics, baseline, "
@@ -42,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="file format (default: from the file name, else json)")
     exp.add_argument("--storage", metavar="URL", help="storage URL when STUDY is a name")
     exp.add_argument("--backend", choices=("optuna", "keras-tuner"),
+                     help="which backend's study of a spec file (default: the spec's)")
+
+    rep = sub.add_parser("report", help="write an HTML report with figures and a confirmed best",
+                         description="Retrain the top settings and the baseline with fresh seeds, "
+                                     "write report.html and PNG figures, put the headline in "
+                                     "the dashboard's study note, and print a short summary.")
+    rep.add_argument("study", help="a study spec file, or a study name (with --storage)")
+    rep.add_argument("-o", "--output", metavar="DIR",
+                     help="where to write (default: studies/reports/<study>/)")
+    rep.add_argument("--storage", metavar="URL", help="storage URL when STUDY is a name")
+    rep.add_argument("--backend", choices=("optuna", "keras-tuner"),
                      help="which backend's study of a spec file (default: the spec's)")
 
     summ = sub.add_parser("summary", help="print a study's baseline vs chosen table")
@@ -72,12 +99,22 @@ def main(argv: list[str] | None = None) -> int:
             from .commands import run_study
 
             run_study(spec_path=args.spec, trials=args.trials, backend=args.backend,
-                      progress=not args.no_progress)
+                      workers=args.workers, progress=not args.no_progress)
+        elif args.command == "worker":
+            from .commands import run_worker
+
+            run_worker(study=args.study, storage=args.storage, trials=args.trials,
+                       threads=args.threads, progress=not args.no_progress)
         elif args.command == "export":
             from .commands import export_study
 
             export_study(study=args.study, storage=args.storage, backend=args.backend,
                          output=args.output, fmt=args.format)
+        elif args.command == "report":
+            from .commands import report_study
+
+            report_study(study=args.study, storage=args.storage, backend=args.backend,
+                         output=args.output)
         elif args.command == "summary":
             from .commands import summarize
 
@@ -86,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             return dashboard(args.study, args.storage, args.host, args.port)
     except Interrupted:
         return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # Ctrl-C outside a trial (loading data, the baseline): no trace
+        print("\nregsearch: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except RegsearchError as exc:
         print(f"regsearch: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -93,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dashboard(study: str, storage: str | None, host: str, port: int) -> int:
-    """Replace this process with optuna-dashboard on the study's storage."""
+    """Replace this process with optuna-dashboard on the study's storage and its artifacts."""
     from .commands import resolve_study
     from .errors import RegsearchError
+    from .report import artifact_dir
 
     try:
         _, url = resolve_study(study, storage)
@@ -107,8 +148,11 @@ def dashboard(study: str, storage: str | None, host: str, port: int) -> int:
               "machine can read and edit the studies", file=sys.stderr)
     exe = shutil.which("optuna-dashboard") or os.path.join(os.path.dirname(sys.executable),
                                                            "optuna-dashboard")
+    artifacts = artifact_dir(url)  # where `regsearch report` attaches its figures
+    artifacts.mkdir(parents=True, exist_ok=True)
     print(f"optuna-dashboard on {url}\n  open http://{host}:{port}/", flush=True)
-    os.execv(exe, [exe, url, "--host", host, "--port", str(port)])
+    os.execv(exe, [exe, url, "--host", host, "--port", str(port),
+                   "--artifact-dir", str(artifacts)])
     return 0  # not reached
 
 

@@ -35,8 +35,10 @@ def resolve_study(study: str, storage: str | None,
 
 
 def run_study(*, spec_path: str, trials: int | None = None, backend: str | None = None,
-              progress: bool = True, out: TextIO | None = None) -> dict[str, Any]:
-    """``regsearch run``: run or continue a study, then print and return its summary."""
+              workers: int = 1, progress: bool = True,
+              out: TextIO | None = None) -> dict[str, Any]:
+    """``regsearch run``: run or continue a study with ``workers`` processes, then print and
+    return its summary."""
     out = out or sys.stdout
     spec = load_spec(spec_path)
     if backend is not None:
@@ -44,38 +46,79 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
             raise RegsearchError(f"--backend: unknown backend {backend!r}; allowed: "
                                  f"{', '.join(BACKENDS)}")
         spec = dataclasses.replace(spec, backend=backend)
+    if spec.backend == "keras-tuner" and spec.keras_tuner.max_epochs:
+        # A complete Keras Tuner trial trains keras_tuner.max_epochs: so do the baseline and the
+        # chosen setting's test run, or the fresh run would not reproduce the trial it stands for.
+        spec = dataclasses.replace(spec, training=dataclasses.replace(
+            spec.training, max_epochs=spec.keras_tuner.max_epochs))
     if trials is not None and trials <= 0:
         raise RegsearchError(f"--trials must be a positive integer, got {trials}")
+    if workers <= 0:
+        raise RegsearchError(f"--workers must be a positive integer, got {workers}")
+    if workers > 1 and spec.backend != "optuna":
+        raise RegsearchError(f"--workers {workers}: only the optuna backend runs several "
+                             f"workers; {spec.backend} runs in one process")
+    if workers > 1 and spec.storage.endswith(":memory:"):
+        raise RegsearchError(f"--workers {workers}: an in-memory storage cannot be shared "
+                             "between processes; give study.storage a file or a server")
     from . import holdout, trainer
     from .data import load_splits
+    from .errors import TrialFailure
+    from .storage import display_url
 
     splits = load_splits(spec.data, spec.seed)  # bad data fails before the storage is touched
     trainer.configure_tensorflow()
     study = _open_backend_study(spec)
     study.set_user_attr("data_sizes", splits.sizes())
     study.set_user_attr("data_shape", [splits.n_features, splits.n_classes])
-    print(f"study {study.study_name} ({spec.backend}) in {spec.storage}", file=out)
+    print(f"study {study.study_name} ({spec.backend}) in {display_url(spec.storage)}", file=out)
     print(f"data {splits.name}: {splits.sizes()}; training the unregularized baseline...",
           file=out)
-    baseline = holdout.ensure_baseline(study, spec, splits)
+    try:
+        baseline = holdout.ensure_baseline(study, spec, splits)
+    except TrialFailure as exc:
+        raise RegsearchError(f"the unregularized baseline could not be trained ({exc}): the "
+                             "[training] settings do not work even without regularization"
+                             ) from None
     try:
         if spec.backend == "keras-tuner":
             from .backends import keras_tuner_backend
 
             keras_tuner_backend.run(study, spec, splits, extra_trials=trials, progress=progress)
         else:
-            from .backends import optuna_backend
+            from .workers import fill
 
-            optuna_backend.run(study, spec, splits, extra_trials=trials, progress=progress)
+            fill(study, spec, splits, url=spec.storage, extra_trials=trials, workers=workers,
+                 progress=progress, out=out)
     except KeyboardInterrupt:
-        print("\ninterrupted: the running trial was recorded as FAILED; run the same command "
-              "again to continue", file=out)
+        fate = ("Keras Tuner will run the unfinished trial again" if spec.backend == "keras-tuner"
+                else "the running trial was recorded as FAILED")
+        print(f"\ninterrupted: {fate}; run the same command again to continue", file=out)
         print(_summary(study, baseline, None), file=out)
         raise Interrupted("interrupted by the user") from None
     chosen = holdout.ensure_chosen(study, spec, splits)
     text = _summary(study, baseline, chosen)
     print(text, file=out)
     return {"study": study.study_name, "baseline": baseline, "chosen": chosen}
+
+
+def run_worker(*, study: str, storage: str | None = None, trials: int | None = None,
+               threads: int | None = None, progress: bool = True,
+               out: TextIO | None = None) -> dict[str, Any]:
+    """``regsearch worker``: join an existing study (by spec file, or by name and storage URL)
+    and run its trials until its budget is started, or ``trials`` of them."""
+    for flag, value in (("--trials", trials), ("--threads", threads)):
+        if value is not None and value <= 0:
+            raise RegsearchError(f"{flag} must be a positive integer, got {value}")
+    name, url = resolve_study(study, storage)
+    from .workers import work
+
+    try:
+        return work(name=name, url=url, trials=trials, threads=threads, progress=progress,
+                    out=out)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the running trial was recorded as FAILED", file=out or sys.stdout)
+        raise Interrupted("interrupted by the user") from None
 
 
 def _open_backend_study(spec: StudySpec):
@@ -126,6 +169,7 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
                  out: TextIO | None = None) -> dict[str, Any]:
     """``regsearch export``: write the chosen setting, print where and the Keras snippet."""
     out = out or sys.stdout
+    from .confirm import current
     from .export import FORMATS, build_export, dumps, write_atomic
     from .models import keras_snippet
 
@@ -137,8 +181,9 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
     sizes = st.user_attrs.get("data_sizes", {})
     n_features, n_classes = _shape(st, spec)
     snippet = keras_snippet(chosen["params"], n_features, n_classes, spec.model)
+    confirmation = current(st, spec)  # only if it still covers the study's top settings
     document = build_export(st.study_name, st.user_attrs.get("backend", "optuna"), chosen,
-                            baseline, st.user_attrs["spec"], snippet)
+                            baseline, st.user_attrs["spec"], snippet, confirmation)
     text = dumps(document, fmt)
     target = output or f"studies/exports/{st.study_name}.{fmt}"
     write_atomic(target, text)
@@ -146,8 +191,48 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
     print(f"  val accuracy {chosen['val_accuracy']:.4f}, test accuracy "
           f"{chosen['test_accuracy']:.4f}, gap {chosen['gap']:+.4f} "
           f"(baseline gap {baseline['gap']:+.4f}; data {sizes})", file=out)
+    if confirmation is not None:
+        block = document["confirmation"]
+        print(f"  confirmed over seeds {block['seeds']}: best trial {block['best_trial']}"
+              + (" (the chosen one)" if block["agrees_with_search"] else
+                 " (not the chosen one: see the report)"), file=out)
     print("\n" + snippet, file=out)
     return document
+
+
+def report_study(*, study: str, storage: str | None = None, backend: str | None = None,
+                 output: str | None = None, out: TextIO | None = None) -> dict[str, Any]:
+    """``regsearch report``: confirm the top settings, write the HTML report and its figures,
+    put the headline in the dashboard, and print a short summary."""
+    out = out or sys.stdout
+    from . import confirm, report
+    from .models import keras_snippet
+
+    st, spec, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
+
+    def splits():
+        from . import trainer
+        from .data import load_splits
+
+        trainer.configure_tensorflow()
+        return load_splits(spec.data, spec.seed)
+
+    if confirm.current(st, spec) is None:
+        print(f"confirming the top {spec.confirm.top_k} settings and the baseline with "
+              f"{spec.confirm.seeds} fresh seeds each...", file=out, flush=True)
+    confirmation = confirm.ensure_confirmation(st, spec, splits, out=out)
+    out_dir = Path(output) if output else report.default_dir(st.study_name)
+    figures = report.write_figures(st, baseline, chosen, out_dir)
+    snippet = keras_snippet(chosen["params"], *_shape(st, spec), spec.model)
+    page = report.render_html(st, spec, baseline, chosen, confirmation, snippet, out_dir, figures)
+    target = report.write_report(out_dir, page)
+    _, url = resolve_study(study, storage, backend)
+    published = report.publish_to_dashboard(st, baseline, chosen, confirmation, out_dir, figures,
+                                            report.artifact_dir(url))
+    text = report.terminal_summary(st, baseline, chosen, confirmation, target, figures, published)
+    print(text, file=out)
+    return {"study": st.study_name, "report": str(target), "figures": figures,
+            "confirmation": confirmation, "summary": text}
 
 
 def _shape(study, spec: StudySpec) -> tuple[int, int]:

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .confirm import best_setting
 from .records import METRICS
 from .errors import RegsearchError
 
@@ -15,10 +16,15 @@ FORMATS = ("json", "toml")
 
 
 def build_export(study_name: str, backend: str, chosen: dict[str, Any], baseline: dict[str, Any],
-                 spec_document: dict[str, Any], snippet: str) -> dict[str, Any]:
-    """The exported document (plain data, TOML- and JSON-safe)."""
+                 spec_document: dict[str, Any], snippet: str,
+                 confirmation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The exported document (plain data, TOML- and JSON-safe).
+
+    ``confirmation`` (from ``regsearch report``) adds the seeds-averaged figures of the top
+    settings and which of them wins on the means.
+    """
     sel = chosen["selection"]
-    return {
+    document = {
         "study": study_name,
         "backend": backend,
         "trial": chosen["trial"],
@@ -29,6 +35,28 @@ def build_export(study_name: str, backend: str, chosen: dict[str, Any], baseline
                       "tolerance_source": sel["tolerance_source"]},
         "keras_snippet": snippet,
         "spec": spec_document,
+    }
+    if confirmation is not None:
+        document["confirmation"] = confirmation_block(confirmation)
+    return document
+
+
+def confirmation_block(confirmation: dict[str, Any]) -> dict[str, Any]:
+    """The export's view of a confirmation: per setting mean and std, no per-run detail.
+
+    TOML has no null, so the baseline's entry simply has no ``trial`` key.
+    """
+    best = best_setting(confirmation)
+    return {
+        "seeds": list(confirmation["seeds"]),
+        "best_trial": confirmation["best"],
+        "best_params": dict(best["params"]),
+        "agrees_with_search": confirmation["agrees"],
+        "tolerance": confirmation["selection"]["tolerance"],
+        "settings": [{"setting": s["label"], **({"trial": s["trial"]} if s["trial"] is not None
+                                                 else {}),
+                      "params": dict(s["params"]), "mean": dict(s["mean"]), "std": dict(s["std"])}
+                     for s in confirmation["settings"]],
     }
 
 
@@ -48,6 +76,9 @@ def write_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

@@ -71,10 +71,34 @@ class SearchSpec:
 
 @dataclass(frozen=True)
 class KerasTunerSpec:
+    """The Keras Tuner backend's tuner. ``max_epochs`` and ``trials`` of 0 mean "as in
+    [training] / [search]"; ``factor`` and ``hyperband_iterations`` are Hyperband's own."""
+
     tuner: str
     max_epochs: int
     factor: int
     trials: int
+    hyperband_iterations: int
+
+
+@dataclass(frozen=True)
+class ConfirmSpec:
+    """How ``regsearch report`` re-checks the search's answer: top ``top_k`` settings by the
+    selection rule, and the baseline, each retrained with ``seeds`` fresh seeds."""
+
+    top_k: int
+    seeds: int
+
+
+@dataclass(frozen=True)
+class WorkersSpec:
+    """How workers share a study (Optuna heartbeats): a worker beats every
+    ``heartbeat_interval`` s; a trial whose last beat is older than ``grace_period`` s is marked
+    FAILED by the next worker to look, and re-queued up to ``max_retry`` times."""
+
+    heartbeat_interval: int
+    grace_period: int
+    max_retry: int
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,8 @@ class StudySpec:
     search: SearchSpec
     tolerance: float | None
     keras_tuner: KerasTunerSpec
+    confirm: ConfirmSpec
+    workers: WorkersSpec
 
     def to_document(self) -> dict[str, Any]:
         """The spec as a self-contained document in the file's own layout (space inlined).
@@ -110,7 +136,8 @@ class StudySpec:
                       "seed": self.seed, "backend": self.backend},
             "data": section(self.data), "model": section(self.model),
             "training": section(self.training), "search": section(self.search),
-            "keras_tuner": section(self.keras_tuner),
+            "keras_tuner": section(self.keras_tuner), "confirm": section(self.confirm),
+            "workers": section(self.workers),
         }
         if self.tolerance is not None:
             doc["selection"] = {"tolerance": self.tolerance}
@@ -122,7 +149,14 @@ def _name(v: str) -> str | None:
         "must be letters, digits, '_', '.', '-' (starting with a letter or digit)"
 
 
+def _path(v: str | dict) -> str | None:
+    """A file path must be one the OS can open; TOML's escapes can put a NUL in a string."""
+    return "must not contain a NUL character" if isinstance(v, str) and "\x00" in v else None
+
+
 def _storage(v: str) -> str | None:
+    if "\x00" in v:
+        return "must not contain a NUL character"
     scheme = v.split("://", 1)[0] if "://" in v else None
     if scheme is None:
         return f"must be a database URL such as {DEFAULT_STORAGE!r}"
@@ -134,15 +168,15 @@ def _storage(v: str) -> str | None:
 _SECTIONS: dict[str, dict[str, Field]] = {
     "study": {
         "name": Field((str,), check=_name, help="a string such as 'default'"),
-        "space": Field((str, dict), help="a path to a space file, relative to this spec, "
-                                         "or an inline table"),
+        "space": Field((str, dict), check=_path, help="a path to a space file, relative to "
+                                                      "this spec, or an inline table"),
         "storage": Field((str,), None, check=_storage),
         "seed": Field((int,), 0, check=non_negative),
         "backend": Field((str,), "optuna", check=one_of(*BACKENDS)),
     },
     "data": {
         "dataset": Field((str,), "digits", check=one_of(*DATASETS)),
-        "path": Field((str,), None),
+        "path": Field((str,), None, check=_path),
         "x_key": Field((str,), "x"),
         "y_key": Field((str,), "y"),
         "label_column": Field((str,), "label"),
@@ -183,6 +217,18 @@ _SECTIONS: dict[str, dict[str, Field]] = {
         "max_epochs": Field((int,), 0, check=non_negative),
         "factor": Field((int,), 3, check=lambda v: None if v >= 2 else "must be >= 2"),
         "trials": Field((int,), 0, check=non_negative),
+        "hyperband_iterations": Field((int,), 1, check=positive),
+    },
+    "workers": {
+        "heartbeat_interval": Field((int,), 5, check=positive),
+        "grace_period": Field((int,), 20, check=positive),
+        "max_retry": Field((int,), 2, check=non_negative),
+    },
+    "confirm": {
+        "top_k": Field((int,), 3, check=positive),
+        # A standard deviation needs two runs; one seed would confirm nothing about noise.
+        "seeds": Field((int,), 3, check=lambda v: None if v >= 2 else
+                       "must be >= 2 (a standard deviation needs two runs)"),
     },
 }
 
@@ -229,6 +275,13 @@ def spec_from_dict(doc: Any, path: str | Path) -> StudySpec:
     if "validation" in data and "test" in data and data["validation"] + data["test"] >= 0.9:
         problems.append(Problem("data", f"validation + test must be < 0.9 to leave data to train "
                                         f"on, got {data['validation']} + {data['test']}"))
+    workers = v["workers"]
+    if {"grace_period", "heartbeat_interval"} <= workers.keys() and \
+            workers["grace_period"] <= workers["heartbeat_interval"]:
+        problems.append(Problem("workers.grace_period", f"must be longer than "
+                                f"workers.heartbeat_interval ({workers['heartbeat_interval']} s), "
+                                f"or a live worker's trial looks dead between two heartbeats, "
+                                f"got {workers['grace_period']}"))
     space = None
     base = path.parent
     space_ref = v["study"].get("space")
@@ -257,6 +310,7 @@ def spec_from_dict(doc: Any, path: str | Path) -> StudySpec:
         model=ModelSpec(hidden=tuple(v["model"]["hidden"]), batch_norm=v["model"]["batch_norm"]),
         training=TrainingSpec(**v["training"]), search=SearchSpec(**v["search"]),
         tolerance=v["selection"]["tolerance"], keras_tuner=KerasTunerSpec(**v["keras_tuner"]),
+        confirm=ConfirmSpec(**v["confirm"]), workers=WorkersSpec(**workers),
     )
 
 

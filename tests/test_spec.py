@@ -63,6 +63,32 @@ BAD = [
     ("[data]\n", "study", "is required"),
     (HEAD + '[keras_tuner]\ntuner = "grid"\n', "keras_tuner.tuner",
      "must be one of 'hyperband', 'bayesian', 'random'"),
+    (HEAD + "[keras_tuner]\nhyperband_iterations = 0\n", "keras_tuner.hyperband_iterations",
+     "must be > 0, got 0"),
+    (HEAD + "[keras_tuner]\nfactor = 1\n", "keras_tuner.factor", "must be >= 2, got 1"),
+    (HEAD + "[keras_tuner]\nmax_epochs = -1\n", "keras_tuner.max_epochs", "must be >= 0, got -1"),
+    (HEAD + "[keras_tuner]\niterations = 2\n", "keras_tuner.iterations",
+     "unknown key; allowed keys: factor, hyperband_iterations, max_epochs, trials, tuner"),
+    (HEAD + "[workers]\nheartbeat_interval = 0\n", "workers.heartbeat_interval",
+     "must be > 0, got 0"),
+    (HEAD + "[workers]\nheartbeat_interval = 1.5\n", "workers.heartbeat_interval",
+     "must be an integer, got float 1.5"),
+    (HEAD + "[workers]\nheartbeat_interval = 10\ngrace_period = 10\n", "workers.grace_period",
+     "must be longer than workers.heartbeat_interval (10 s), or a live worker's trial looks "
+     "dead between two heartbeats, got 10"),
+    (HEAD + "[workers]\nmax_retry = -1\n", "workers.max_retry", "must be >= 0, got -1"),
+    (HEAD + "[workers]\nretries = 3\n", "workers.retries",
+     "unknown key; allowed keys: grace_period, heartbeat_interval, max_retry"),
+    # Found by tests/test_properties.py: a NUL (TOML's \u0000) in a path, an infinite number.
+    (HEAD.replace(SPACE.as_posix(), "a\\u0000b"), "study.space",
+     "must not contain a NUL character"),
+    (HEAD + "[training]\nlearning_rate = inf\n", "training.learning_rate",
+     "must be finite, got inf"),
+    (HEAD + "[confirm]\ntop_k = 0\n", "confirm.top_k", "must be > 0, got 0"),
+    (HEAD + '[confirm]\ntop_k = "3"\n', "confirm.top_k", "must be an integer, got string '3'"),
+    (HEAD + "[confirm]\nseeds = 1\n", "confirm.seeds",
+     "must be >= 2 (a standard deviation needs two runs), got 1"),
+    (HEAD + "[confirm]\nrepeats = 3\n", "confirm.repeats", "unknown key; allowed keys: seeds"),
 ]
 
 

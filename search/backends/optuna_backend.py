@@ -1,13 +1,15 @@
 """The Optuna backend: translate the space, run the study, record every trial.
 
-Optuna does the work (sampler, pruner, storage, trial budget via ``MaxTrialsCallback``,
-progress bar, failure catching); this module only adapts the trainer's ``report(step, value)``
+Optuna does the work (sampler, pruner, storage with heartbeats, progress bar, failure
+catching); this module only adapts the trainer's ``report(step, value)``
 to ``trial.report`` / ``trial.should_prune`` and writes what the trainer measured as user
 attributes, so the dashboard, records and export read one format whichever backend ran.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +21,11 @@ from ..errors import RegsearchError, TrialFailure
 from ..space import Choice, Float, Param, Space
 from ..spec import SearchSpec, StudySpec
 
-#: The user attributes every trial carries (besides ``curves`` and, on failure, ``fail_reason``).
+#: Which process ran a trial (``host:pid``), stored as its ``worker`` user attribute.
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+#: The user attributes every trial carries (besides ``curves``, ``worker`` and, on failure,
+#: ``fail_reason``).
 TRIAL_ATTRS = ("train_accuracy", "val_accuracy", "gap", "score", "train_loss", "val_loss",
                "epochs", "best_epoch", "stopped")
 
@@ -88,7 +94,8 @@ def open_study(spec: StudySpec, *, name: str | None = None, backend: str = "optu
     from ..storage import open_storage
 
     study = optuna.create_study(
-        study_name=name or spec.name, storage=storage or open_storage(spec.storage),
+        study_name=name or spec.name,
+        storage=storage or open_storage(spec.storage, workers=spec.workers),
         direction="maximize", sampler=make_sampler(spec.search, spec.seed),
         pruner=make_pruner(spec.search), load_if_exists=True)
     if study.user_attrs.get("backend", backend) != backend:
@@ -101,11 +108,16 @@ def open_study(spec: StudySpec, *, name: str | None = None, backend: str = "optu
     return study
 
 
+def user_attrs(result) -> dict[str, Any]:
+    """The user attributes every backend stores for a ``TrainResult`` (figures and curves)."""
+    return {**result.metrics(),
+            "curves": {k: [round(x, 6) for x in v] for k, v in result.curves.items()}}
+
+
 def record(trial: optuna.trial.Trial, result) -> None:
     """Write a ``TrainResult`` onto the trial as user attributes (dashboard, records, export)."""
-    for key, value in result.metrics().items():
+    for key, value in user_attrs(result).items():
         trial.set_user_attr(key, value)
-    trial.set_user_attr("curves", {k: [round(x, 6) for x in v] for k, v in result.curves.items()})
 
 
 @dataclass
@@ -134,6 +146,7 @@ def make_objective(spec: StudySpec, splits) -> Callable[[optuna.trial.Trial], fl
     from .. import trainer
 
     def objective(trial: optuna.trial.Trial) -> float:
+        trial.set_user_attr("worker", WORKER)
         params = suggest(trial, spec.space)
 
         def report(step: int, value: float) -> bool:
@@ -148,6 +161,9 @@ def make_objective(spec: StudySpec, splits) -> Callable[[optuna.trial.Trial], fl
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise TrialFailure(str(exc)) from exc
+        except KeyboardInterrupt:  # Optuna records the trial FAILED and re-raises
+            trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
+            raise
         finally:
             trainer.release()
         record(trial, result)
@@ -158,28 +174,58 @@ def make_objective(spec: StudySpec, splits) -> Callable[[optuna.trial.Trial], fl
     return objective
 
 
-def finished(study: optuna.Study) -> int:
-    """Trials that count against the budget (every state but RUNNING and WAITING)."""
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-              optuna.trial.TrialState.FAIL)
-    return len(study.get_trials(deepcopy=False, states=states))
+def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials that count against the budget: all but those re-queued after a worker died.
+
+    ``RetryHeartbeatStaleTrialCallback`` lists in each retry's ``retry_history`` system
+    attribute the trials it stands for; the retry counts in their place, so a crash costs no slot
+    of the budget and no trial is counted twice.
+    """
+    trials = study.get_trials(deepcopy=False)
+    replaced = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    return [t for t in trials if t.number not in replaced]
+
+
+def started(study: optuna.Study) -> int:
+    """Counted trials that have begun; a WAITING one (a queued retry) still holds a slot to run."""
+    return sum(t.state != optuna.trial.TrialState.WAITING for t in counted_trials(study))
+
+
+@dataclass
+class TrialBudget:
+    """Stop this worker once the study's budget is started, by whichever workers.
+
+    ``optuna.study.MaxTrialsCallback(states=None)`` counts every trial, so a trial failed by its
+    heartbeat and re-queued would count twice (the stale FAIL and its retry).
+    """
+
+    budget: int
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if started(study) >= self.budget:
+            study.stop()
 
 
 def run(study: optuna.Study, spec: StudySpec, splits, *, extra_trials: int | None = None,
-        progress: bool = True) -> optuna.Study:
-    """Run (or continue) the study up to its budget, or ``extra_trials`` more than it has."""
-    done = finished(study)
-    target = done + extra_trials if extra_trials is not None else spec.search.trials
-    if target > done:
+        budget: int | None = None, progress: bool = True) -> optuna.Study:
+    """Run trials in this process until the study's ``budget`` is started (default: the spec's),
+    or ``extra_trials`` more if given (then the budget defaults to what that makes).
+
+    Queued retries are asked first (Optuna pops WAITING trials before creating new ones), and a
+    ``TrialBudget`` stops this worker as soon as other workers have used the budget.
+    """
+    done = started(study)
+    if budget is None:
+        budget = spec.search.trials if extra_trials is None else done + extra_trials
+    n_trials = budget - done if extra_trials is None else min(extra_trials, budget - done)
+    if n_trials > 0:
         if progress:  # the bar says what the per-trial INFO lines would, without the clutter
             optuna.logging.set_verbosity(optuna.logging.WARNING)
-        budget = FailureBudget(spec.search.max_failures)
-        study.optimize(
-            make_objective(spec, splits), n_trials=target - done,
-            catch=(TrialFailure,), show_progress_bar=progress,
-            callbacks=[optuna.study.MaxTrialsCallback(target, states=None), budget])
-        if budget.tripped:
-            raise RegsearchError(f"study {spec.name!r} stopped: {budget.in_a_row} trials in a row "
-                                 f"failed (search.max_failures = {budget.limit}); last reason: "
-                                 f"{budget.last_reason}")
+        failures = FailureBudget(spec.search.max_failures)
+        study.optimize(make_objective(spec, splits), n_trials=n_trials, catch=(TrialFailure,),
+                       show_progress_bar=progress, callbacks=[TrialBudget(budget), failures])
+        if failures.tripped:
+            raise RegsearchError(f"study {spec.name!r} stopped: {failures.in_a_row} trials in a "
+                                 f"row failed (search.max_failures = {failures.limit}); last "
+                                 f"reason: {failures.last_reason}")
     return study

@@ -1,0 +1,183 @@
+"""Trials per hour with 1 and 2 workers on this machine, and how long a killed worker's trial
+takes to be re-queued.
+
+Throughput: the default study (digits, 30 epochs, its sampler, pruner and heartbeats) with a
+budget of ``--trials``, run by ``regsearch run --workers N`` into a fresh storage, alternating
+1, 2, 2, 1 workers in this one invocation so the machine's load drifts over both alike. Trials
+per hour is taken over the trial phase (first trial started to last trial finished, from the
+storage), which leaves out the process start and the baseline; epochs per hour says the same
+for the work actually done, since different settings train for different numbers of epochs.
+
+Re-queue: ``regsearch run --workers 2`` on the default study; once a trial has reported an
+epoch its worker is killed with SIGKILL, and the storage is polled until the trial is FAILED,
+its retry queued and the retry running again (default heartbeats: a beat every 5 s, 20 s grace).
+
+Writes benchmarks/results/workers.md.
+
+    .venv/bin/python benchmarks/workers.py [--trials 12] [--skip-requeue]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+WORK = ROOT / "benchmarks" / "work" / "workers"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def default_spec(folder: Path, trials: int) -> Path:
+    """The default study, with its space by absolute path and a budget of ``trials``."""
+    text = (ROOT / "studies" / "default.toml").read_text()
+    for old, new in (('space = "../spaces/regularization.toml"',
+                      f'space = "{ROOT / "spaces" / "regularization.toml"}"'),
+                     ("trials = 60 ", f"trials = {trials} ")):
+        assert old in text, f"studies/default.toml changed: no {old!r}"
+        text = text.replace(old, new)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    path = folder / "default.toml"
+    path.write_text(text)
+    return path
+
+
+def load(spec: Path):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name="default", storage=f"sqlite:///{spec.parent}/regsearch.db")
+
+
+def throughput(workers: int, trials: int, label: str) -> dict:
+    spec = default_spec(WORK / label, trials)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "search.cli", "run", str(spec), "--workers",
+                    str(workers), "--no-progress"], cwd=ROOT, env=ENV, check=True,
+                   stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    done = [t for t in load(spec).trials if t.state.is_finished()]
+    phase = (max(t.datetime_complete for t in done)
+             - min(t.datetime_start for t in done)).total_seconds()
+    epochs = sum(int(t.user_attrs.get("epochs", 0)) for t in done)
+    states = {s: sum(t.state.name == s for t in done) for s in ("COMPLETE", "PRUNED", "FAIL")}
+    return {"workers": workers, "trials": len(done), "epochs": epochs, "phase_s": phase,
+            "wall_s": wall, "trials_per_hour": 3600 * len(done) / phase,
+            "epochs_per_hour": 3600 * epochs / phase, "states": states}
+
+
+def requeue(trials: int) -> dict:
+    import optuna
+
+    spec = default_spec(WORK / "requeue", trials)
+    proc = subprocess.Popen([sys.executable, "-m", "search.cli", "run", str(spec), "--workers",
+                             "2", "--no-progress"], cwd=ROOT, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = None
+    while victim is None:
+        time.sleep(0.1)
+        try:
+            running = load(spec).get_trials(deepcopy=False,
+                                            states=(optuna.trial.TrialState.RUNNING,))
+        except KeyError:
+            continue
+        victim = next((t for t in running if t.intermediate_values), None)
+    os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    killed = time.perf_counter()
+    seen: dict[str, float] = {}
+    while len(seen) < 3 and proc.poll() is None:
+        time.sleep(0.2)
+        study = load(spec)
+        now = time.perf_counter() - killed
+        if study.trials[victim.number].state.name == "FAIL":
+            seen.setdefault("failed", now)
+        retry = next((t for t in study.trials
+                      if t.system_attrs.get("failed_trial") == victim.number), None)
+        if retry is not None:
+            seen.setdefault("queued", now)
+            if retry.state.name != "WAITING":
+                seen.setdefault("running", now)
+    proc.wait()
+    spec_doc = load(spec).user_attrs["spec"]["workers"]
+    return {"trial": victim.number, "epochs_reported": len(victim.intermediate_values),
+            **seen, "heartbeat_interval": spec_doc["heartbeat_interval"],
+            "grace_period": spec_doc["grace_period"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--skip-requeue", action="store_true")
+    args = parser.parse_args()
+
+    runs = []
+    for i, workers in enumerate((1, 2, 2, 1)):
+        print(f"== {workers} worker(s), {args.trials} trials", flush=True)
+        runs.append(throughput(workers, args.trials, f"run{i}-{workers}w"))
+        print(runs[-1], flush=True)
+    per = {w: [r for r in runs if r["workers"] == w] for w in (1, 2)}
+
+    def mean(w: int, key: str) -> float:
+        return sum(r[key] for r in per[w]) / len(per[w])
+
+    cpus = len(os.sched_getaffinity(0))
+    rows = ["| workers | run | trials (complete/pruned/failed) | epochs | trial phase | "
+            "trials per hour | epochs per hour | whole command |", "|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(runs):
+        s = r["states"]
+        rows.append(f"| {r['workers']} | {i + 1} | {r['trials']} ({s['COMPLETE']}/{s['PRUNED']}/"
+                    f"{s['FAIL']}) | {r['epochs']} | {r['phase_s']:.0f} s | "
+                    f"{r['trials_per_hour']:.0f} | {r['epochs_per_hour']:.0f} | "
+                    f"{r['wall_s']:.0f} s |")
+    lines = [
+        "# Workers on one machine",
+        "",
+        f"`benchmarks/workers.py --trials {args.trials}` on {cpus} CPUs: the default study with "
+        f"a budget of {args.trials} trials, run with 1, 2, 2, 1 workers in one invocation.",
+        "",
+        *rows,
+        "",
+        f"**2 workers / 1 worker: {mean(2, 'trials_per_hour') / mean(1, 'trials_per_hour'):.2f}x "
+        f"trials per hour, {mean(2, 'epochs_per_hour') / mean(1, 'epochs_per_hour'):.2f}x "
+        "epochs per hour** (means of the two runs each; each of 2 workers has 1 TensorFlow "
+        "thread, 1 worker has all of them).",
+        "",
+    ]
+    if not args.skip_requeue:
+        print("== re-queue after SIGKILL", flush=True)
+        r = requeue(8)
+        print(r, flush=True)
+        lines += [
+            "## A killed worker's trial",
+            "",
+            f"`regsearch run --workers 2` on the default study; trial {r['trial']} was killed "
+            f"(SIGKILL to its worker) after {r['epochs_reported']} epoch(s). Heartbeat every "
+            f"{r['heartbeat_interval']} s, grace period {r['grace_period']} s.",
+            "",
+            "| after the kill | seconds |", "|---|---|",
+            f"| trial marked FAILED | {r.get('failed', float('nan')):.1f} |",
+            f"| its retry queued (WAITING) | {r.get('queued', float('nan')):.1f} |",
+            f"| the retry running again | {r.get('running', float('nan')):.1f} |",
+            "",
+            "A stale trial is looked for when a worker starts its next trial (and when `regsearch "
+            "run` starts or waits), so the delay is the grace period plus up to one trial of "
+            "the surviving worker.",
+            "",
+        ]
+    from search.export import write_atomic
+
+    target = ROOT / "benchmarks" / "results" / "workers.md"
+    write_atomic(target, "\n".join(lines))
+    print("\n".join(lines))
+    print(f"written to {target}")
+
+
+if __name__ == "__main__":
+    main()

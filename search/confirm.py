@@ -1,0 +1,146 @@
+"""Confirmation: does the search's answer still win when its top settings are trained again?
+
+One training run is one draw, and the search keeps the best of many draws, so the winner's
+figures lean lucky. Confirmation retrains the top ``confirm.top_k`` settings by the selection
+rule, and the unregularized baseline, with ``confirm.seeds`` seeds the search never used
+(the study's seed + 1, + 2, ...), and applies the same rule to the means. Like ``holdout`` it
+reads the test split, so it runs only after the search; its result is the study's
+``confirmation`` user attribute, which the report, the export and the dashboard read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from . import holdout, records
+from .data import Splits
+from .objective import Selection, select
+from .spec import StudySpec
+
+#: The figures each confirmation run keeps, and that are averaged.
+FIGURES = ("train_accuracy", "val_accuracy", "test_accuracy", "gap")
+
+
+def seeds(spec: StudySpec) -> list[int]:
+    """The confirmation seeds: the study's seed + 1 .. + n, none of them the search's own."""
+    return [spec.seed + i for i in range(1, spec.confirm.seeds + 1)]
+
+
+def ranked(study: optuna.Study, k: int) -> list[dict[str, Any]]:
+    """The top ``k`` completed trials by the selection rule, best first.
+
+    The rule picks one trial; the next is the one it picks once the first is set aside, with the
+    tolerance of the first pick kept fixed so every rank is judged by the same yardstick.
+    """
+    frame = records.trials_frame(study)
+    first = records.selection(study, frame)
+    if first is None:
+        return []
+    out = [first.chosen]
+    rest = [r for r in records.completed(frame).to_dict("records")
+            if r["number"] != first.chosen["number"]]
+    while rest and len(out) < k:
+        # n_val is not used when a tolerance is given.
+        nxt = select(rest, n_val=1, tolerance=first.tolerance).chosen
+        out.append(nxt)
+        rest = [r for r in rest if r["number"] != nxt["number"]]
+    return out
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and sample standard deviation (ddof=1) of each figure over the runs."""
+    values = {k: np.array([r[k] for r in runs], dtype=float) for k in FIGURES}
+    return ({k: float(v.mean()) for k, v in values.items()},
+            {k: float(v.std(ddof=1)) for k, v in values.items()})
+
+
+def current(study: optuna.Study, spec: StudySpec) -> dict[str, Any] | None:
+    """The stored confirmation if it still covers the study's top-k settings and seeds."""
+    stored = study.user_attrs.get("confirmation")
+    if stored is None or stored["seeds"] != seeds(spec):
+        return None
+    numbers = [int(r["number"]) for r in ranked(study, spec.confirm.top_k)]
+    return stored if [s["trial"] for s in stored["settings"][1:]] == numbers else None
+
+
+def ensure_confirmation(study: optuna.Study, spec: StudySpec, splits: Callable[[], Splits],
+                        out: TextIO | None = None) -> dict[str, Any] | None:
+    """The study's confirmation, computed now unless the stored one covers the same settings.
+
+    ``splits`` is called only if something has to be trained. Settings already confirmed with
+    the same seeds (the baseline, a trial still in the top k) are reused, so running the report
+    again after a few more trials retrains only the newcomers. None when no trial completed.
+    """
+    if (fresh := current(study, spec)) is not None:
+        return fresh
+    top = ranked(study, spec.confirm.top_k)
+    if not top:
+        return None
+    wanted = seeds(spec)
+    stored = study.user_attrs.get("confirmation")
+    done = {s["trial"]: s for s in stored["settings"]} if stored and stored["seeds"] == wanted \
+        else {}
+    numbers = [int(r["number"]) for r in top]
+
+    data = None
+    settings = []
+    todo: list[tuple[str, int | None, dict[str, Any]]] = [("baseline", None, {})] + [
+        (f"trial {n}", n, records.setting(r)) for n, r in zip(numbers, top)]
+    for label, number, params in todo:
+        if number in done:
+            settings.append(done[number])
+            continue
+        if data is None:
+            data = splits()
+        runs = []
+        for seed in wanted:
+            if out is not None:
+                print(f"  confirming {label} with seed {seed}...", file=out, flush=True)
+            start = time.perf_counter()
+            result = holdout.evaluate_setting(params, spec, data, seed=seed)
+            runs.append({"seed": seed, **{k: result[k] for k in FIGURES},
+                         "epochs": result["epochs"], "seconds": time.perf_counter() - start})
+        mean, std = summarize_runs(runs)
+        settings.append({"label": label, "trial": number, "params": result["params"],
+                         "runs": runs, "mean": mean, "std": std})
+
+    n_val = int(study.user_attrs.get("data_sizes", {}).get("val", 0)) or 1
+    best = _select_on_means(settings[1:], n_val, spec.tolerance)
+    confirmation = {
+        "seeds": wanted, "top_k": spec.confirm.top_k, "search_chosen": numbers[0],
+        "best": int(best.chosen["number"]), "agrees": int(best.chosen["number"]) == numbers[0],
+        "selection": best.describe(), "settings": settings,
+        "seconds": sum(r["seconds"] for s in settings for r in s["runs"]),
+    }
+    study.set_user_attr("confirmation", confirmation)
+    return confirmation
+
+
+def _select_on_means(settings: list[dict[str, Any]], n_val: int,
+                     tolerance: float | None) -> Selection:
+    means = [{"number": s["trial"], **s["mean"]} for s in settings]
+    return select(means, n_val=n_val, tolerance=tolerance)
+
+
+def best_setting(confirmation: dict[str, Any]) -> dict[str, Any]:
+    """The confirmed best setting's entry (the top-k setting that wins on the means)."""
+    return next(s for s in confirmation["settings"] if s["trial"] == confirmation["best"])
+
+
+def table(confirmation: dict[str, Any]) -> pd.DataFrame:
+    """One row per confirmed setting: its params and the mean and std of every figure."""
+    rows = []
+    for s in confirmation["settings"]:
+        row: dict[str, Any] = {"setting": s["label"], **s["params"]}
+        for k in FIGURES:
+            row[f"{k} mean"] = s["mean"][k]
+            row[f"{k} std"] = s["std"][k]
+        row["confirmed best"] = s["trial"] == confirmation["best"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("setting")

@@ -1,0 +1,166 @@
+"""The report and optuna-dashboard as a person sees them: headless Chromium, a real page.
+
+Debian's ``chromium`` and ``chromium-driver`` packages drive it (``.ci/run`` installs them);
+selenium is pointed at ``/usr/bin/chromedriver`` so its manager never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.cli import main
+from search.report import HTML_NAME, describe_params
+
+from .conftest import ROOT, SPACE, TINY_STUDY
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,1000")
+WAIT = 60  # seconds for a page to render on a busy 2-core machine
+
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and os.environ.get("CI") != "true":
+    pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium "
+                "chromium-driver; .ci/run does it in CI)", allow_module_level=True)
+if os.environ.get("CI") != "true":
+    pytest.importorskip("selenium", reason="needs selenium (pip install -e '.[dev]')")
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A 4-trial study with its report written; returns (spec, report folder, chosen, n)."""
+    folder = tmp_path_factory.mktemp("browser")
+    spec = folder / "web.toml"
+    spec.write_text(TINY_STUDY.format(name="web", space=SPACE.as_posix(), trials=4, epochs=3)
+                    + "\n[confirm]\ntop_k = 1\nseeds = 2\n")
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    assert main(["report", str(spec), "-o", str(folder / "report")]) == 0
+    st = optuna.load_study(study_name="web", storage=f"sqlite:///{folder / 'regsearch.db'}")
+    return spec, folder / "report", st.user_attrs["chosen"], len(st.trials)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium with a fresh profile, driven through Debian's chromedriver."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shows(driver, text: str) -> str:
+    """Wait until the rendered page's text contains ``text``; return that text."""
+    WebDriverWait(driver, WAIT).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def images_loaded(driver) -> bool:
+    return driver.execute_script(
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+
+
+def test_report_page_shows_the_study_its_trials_and_the_chosen_params(study, browser, tmp_path):
+    _, report, chosen, n_trials = study
+    browser.get((report / HTML_NAME).as_uri())
+    shows(browser, "Headline")
+    assert browser.find_element(By.ID, "study-name").text == "web"
+    assert browser.find_element(By.ID, "trial-count").text == str(n_trials)
+    assert browser.find_element(By.ID, "chosen-params").text == describe_params(chosen["params"])
+    assert len(browser.find_elements(By.TAG_NAME, "img")) == 5 and images_loaded(browser)
+
+    # Sorting the trials table by a click: the number column descending, then ascending.
+    header = browser.find_element(By.XPATH, "//table[@id='trials']//th[text()='number']")
+
+    def numbers() -> list[int]:
+        cells = browser.find_elements(By.XPATH, "//table[@id='trials']/tbody/tr/td[1]")
+        return [int(td.text) for td in cells]
+
+    header.click()
+    assert numbers() == list(range(n_trials))
+    header.click()
+    assert numbers() == list(range(n_trials))[::-1]
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(tmp_path / "report.png"))
+    assert (tmp_path / "report.png").stat().st_size > 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dashboard(study, tmp_path):
+    """``regsearch dashboard`` on the study's storage, on a free loopback port; its base URL."""
+    spec = study[0]
+    port = free_port()
+    log = (tmp_path / "dashboard.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "search.cli", "dashboard", str(spec),
+                             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/studies", timeout=2) as r:
+                    summaries = json.load(r)["study_summaries"]
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.close()
+                    pytest.fail("optuna-dashboard did not start:\n"
+                                + (tmp_path / "dashboard.log").read_text())
+                time.sleep(0.5)
+        study_id = next(s["study_id"] for s in summaries if s["study_name"] == "web")
+        yield url, study_id
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_dashboard_shows_the_study_its_trials_and_the_headline_note(study, dashboard, browser,
+                                                                   tmp_path):
+    _, _, chosen, n_trials = study
+    url, study_id = dashboard
+    browser.get(f"{url}/dashboard/")
+    shows(browser, "web")
+    browser.save_screenshot(str(tmp_path / "dashboard-home.png"))
+
+    browser.get(f"{url}/dashboard/studies/{study_id}/trials")
+    shows(browser, f"{n_trials} Trials")
+
+    browser.get(f"{url}/dashboard/studies/{study_id}/note")
+    text = shows(browser, f"Chosen: trial {chosen['trial']}")
+    assert describe_params(chosen["params"]) in text and f"{n_trials} trials" in text
+    # The figures in the note are the report's PNGs, served as artifacts via --artifact-dir.
+    WebDriverWait(browser, WAIT).until(
+        lambda d: len(d.find_elements(By.TAG_NAME, "img")) == 5 and images_loaded(d))
+    browser.save_screenshot(str(tmp_path / "dashboard-note.png"))
+    assert (tmp_path / "dashboard-note.png").stat().st_size > 0

@@ -1,0 +1,178 @@
+"""The Keras Tuner backend: one space, one trainer, trials mirrored into the Optuna storage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import optuna
+import pytest
+
+from search.backends.keras_tuner_backend import KT_ID, hyperparameters, params_of
+from search.backends.optuna_backend import distribution
+from search.cli import main
+from search.space import load_space
+
+from .conftest import SPACE, TINY_STUDY
+
+KT_RANDOM = '\n[keras_tuner]\ntuner = "random"\n'
+HYPERBAND = '\n[keras_tuner]\ntuner = "hyperband"\nfactor = 3\n'
+
+
+def test_translated_space_has_the_same_bounds_scales_and_conditions():
+    import keras_tuner as kt
+
+    space = load_space(SPACE)
+    hp = hyperparameters(space)
+    by_name = {h.name: h for h in hp.space}
+    assert list(by_name) == [p.name for p in space.params]
+    for param in space.params:
+        dist, h = distribution(param), by_name[param.name]
+        if isinstance(dist, optuna.distributions.FloatDistribution):
+            assert (h.min_value, h.max_value) == (dist.low, dist.high)
+            assert h.sampling == ("log" if dist.log else "linear")
+        else:
+            assert list(h.values) == list(dist.choices)
+        assert {c.name: tuple(c.values) for c in h.conditions} == param.when
+    assert by_name["l1"].sampling == "log" and by_name["dropout"].sampling == "linear"
+
+    oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("score", "max"), seed=0,
+                                           hyperparameters=hp, max_trials=300)
+    seen = set()
+    for i in range(300):
+        trial_hp = hp.copy()
+        trial_hp.values = oracle.populate_space(str(i))["values"]
+        params = params_of(trial_hp, space)
+        kind = params["regularizer"]
+        seen.add(kind)
+        assert ("l1" in params) == (kind in ("l1", "l1_l2"))
+        assert ("l2" in params) == (kind in ("l2", "l1_l2"))
+        for name, value in params.items():  # in range for the Optuna distribution too
+            dist = distribution(space[name])
+            assert dist._contains(dist.to_internal_repr(value)), (name, value)
+    assert seen == {"none", "l1", "l2", "l1_l2"}
+
+
+@pytest.fixture(scope="module")
+def kt_study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kt")
+    spec = folder / "ktiny.toml"
+    spec.write_text(TINY_STUDY.format(name="ktiny", space=SPACE.as_posix(), trials=3, epochs=3)
+                    + KT_RANDOM)
+    assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 0
+    return spec
+
+
+def load(spec, name="ktiny-keras-tuner"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{spec.parent / 'regsearch.db'}")
+
+
+def test_a_keras_tuner_run_lands_in_the_optuna_storage(kt_study, tmp_path):
+    study = load(kt_study)
+    assert study.user_attrs["backend"] == "keras-tuner"
+    assert len(study.trials) == 3
+    for t in study.trials:
+        assert t.state.name == "COMPLETE"
+        assert {"dropout", "regularizer"} <= set(t.params)
+        assert {"train_accuracy", "val_accuracy", "gap", "epochs", "worker", KT_ID} \
+            <= set(t.user_attrs)
+        assert list(t.intermediate_values.values()) == pytest.approx(
+            t.user_attrs["curves"]["score"], abs=1e-6)
+        assert len(t.intermediate_values) == t.user_attrs["epochs"]
+        assert t.value == pytest.approx(t.user_attrs["score"])
+        assert t.distributions["dropout"] == optuna.distributions.FloatDistribution(0.1, 0.5)
+        assert t.duration.total_seconds() > 0.1  # the training time, not the copying instant
+    assert study.user_attrs["chosen"]["reproduced"]
+    out = tmp_path / "kt.json"
+    assert main(["export", str(kt_study), "--backend", "keras-tuner", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["backend"] == "keras-tuner" and doc["study"] == "ktiny-keras-tuner"
+    assert (kt_study.parent / "keras-tuner" / "ktiny-keras-tuner").is_dir()  # not in the repo
+
+
+def test_running_it_again_does_not_duplicate_trials(kt_study):
+    before = [t.user_attrs[KT_ID] for t in load(kt_study).trials]
+    assert main(["run", str(kt_study), "--backend", "keras-tuner", "--no-progress"]) == 0
+    after = [t.user_attrs[KT_ID] for t in load(kt_study).trials]
+    assert after == before and len(set(after)) == 3
+    assert main(["run", str(kt_study), "--backend", "keras-tuner", "--trials", "1",
+                 "--no-progress"]) == 0
+    ids = [t.user_attrs[KT_ID] for t in load(kt_study).trials]
+    assert len(ids) == 4 and len(set(ids)) == 4
+
+
+def test_hyperband_rungs_are_pruned_and_the_full_budget_completes(tiny_spec, capsys):
+    # max_epochs 3, factor 3: a bracket of three 1-epoch trials, the best retrained for 3
+    # epochs, then (budget permitting) a bracket trained for 3 epochs straight away.
+    spec = tiny_spec("hb", trials=4, epochs=3, extra=HYPERBAND)
+    assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 0
+    trials = load(spec, "hb-keras-tuner").trials
+    assert [t.state.name for t in trials] == ["PRUNED"] * 3 + ["COMPLETE"]
+    assert [t.user_attrs["kt_epoch_budget"] for t in trials] == [1, 1, 1, 3]
+    pruned, full = trials[:3], trials[3]
+    assert all(t.value == t.intermediate_values[0] and t.user_attrs["stopped"] == "pruned"
+               for t in pruned)
+    best = max(pruned, key=lambda t: t.user_attrs["score"])  # promoted: trained anew for 3
+    assert full.params == best.params and full.user_attrs["epochs"] <= 3
+
+    # Its project deleted, Keras Tuner would restart at trial 0 and the copies would clash.
+    shutil.rmtree(spec.parent / "keras-tuner")
+    assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) != 0
+    assert "disagree" in capsys.readouterr().err
+
+
+def test_a_hyperband_budget_too_small_to_complete_any_trial_is_refused(tiny_spec, capsys):
+    spec = tiny_spec("hbshort", trials=3, epochs=3, extra=HYPERBAND)
+    assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) != 0
+    err = capsys.readouterr().err
+    assert "trains its first setting for all 3 epochs at trial 4" in err
+    assert "raise search.trials to at least 4, or raise keras_tuner.factor" in err
+    assert len(load(spec, "hbshort-keras-tuner").trials) == 0
+
+
+def test_a_trial_interrupted_by_ctrl_c_runs_again_on_resume_and_is_copied_once(tiny_spec,
+                                                                              monkeypatch):
+    from search import trainer
+
+    real_fit, calls = trainer.fit, []
+
+    def interrupted_fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the baseline, trial 0, then Ctrl-C during trial 1
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "fit", interrupted_fit)
+    spec = tiny_spec("ktstop", trials=3, epochs=2, extra=KT_RANDOM)
+    assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 130
+    assert [t.user_attrs[KT_ID] for t in load(spec, "ktstop-keras-tuner").trials] == ["0"]
+    assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 0
+    trials = load(spec, "ktstop-keras-tuner").trials
+    assert sorted(t.user_attrs[KT_ID] for t in trials) == ["0", "1", "2"]
+    assert all(t.state.name == "COMPLETE" for t in trials)
+
+
+def test_a_crashing_trial_is_failed_and_the_search_goes_on(tiny_spec, monkeypatch):
+    from search import trainer
+
+    real_fit, calls = trainer.fit, []
+
+    def flaky_fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # call 1 trains the baseline; call 2 is the first trial
+            raise RuntimeError("simulated crash")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "fit", flaky_fit)
+    # keras_tuner.max_epochs (2) overrides [training] (3) for the whole study, baseline included.
+    spec = tiny_spec("ktcrash", trials=3, epochs=3,
+                     extra=KT_RANDOM + "max_epochs = 2\n")
+    assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 0
+    study = load(spec, "ktcrash-keras-tuner")
+    assert [t.state.name for t in study.trials].count("FAIL") == 1
+    failed = next(t for t in study.trials if t.state.name == "FAIL")
+    assert failed.user_attrs["fail_reason"] == "RuntimeError: simulated crash"
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == 2 and all(t.user_attrs["kt_epoch_budget"] == 2 for t in done)
+    assert study.user_attrs["baseline"]["epochs"] <= 2
+    assert study.user_attrs["chosen"]["reproduced"]

@@ -1,0 +1,127 @@
+"""Workers on a real PostgreSQL server: the engine for a study shared by many machines.
+
+A throw-away cluster is made with Debian's ``initdb``/``pg_ctl`` in a temporary folder, on
+127.0.0.1 and a free port (as the ``postgres`` user when the tests run as root, which PostgreSQL
+refuses). Without PostgreSQL installed these tests skip, unless REGSEARCH_REQUIRE_POSTGRES is
+set, as ``.ci/run`` does after installing it.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.cli import main
+
+from .conftest import SPACE, TINY_STUDY
+from .test_recovery import start, trial_in_progress
+from .test_workers import HEARTBEAT, check_budget_kept
+
+
+def postgres_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs (the newest), or of ``initdb`` on PATH."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    if found:
+        return found[-1].parent
+    on_path = shutil.which("initdb")
+    return Path(on_path).parent if on_path else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A running throw-away PostgreSQL server; yields the URL of an empty database."""
+    bindir = postgres_bin()
+    if bindir is None:
+        reason = ("PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run "
+                  "installs it)")
+        if os.environ.get("REGSEARCH_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    root = Path(tempfile.mkdtemp(prefix="regsearch-pg-"))
+    as_owner: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", free_port()
+
+    def pg(*argv: str) -> None:
+        subprocess.run([*as_owner, *argv], check=True, capture_output=True, text=True)
+
+    pg(str(bindir / "initdb"), "-D", str(data), "-U", "regsearch", "--auth=trust", "-E", "UTF8",
+       "--no-sync")
+    pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
+       f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    try:
+        pg(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "regsearch",
+           "regsearch")
+        yield f"postgresql://regsearch@127.0.0.1:{port}/regsearch"
+    finally:
+        pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def pg_spec(tmp_path: Path, url: str, name: str, trials: int, epochs: int) -> Path:
+    path = tmp_path / f"{name}.toml"
+    text = TINY_STUDY.format(name=name, space=SPACE.as_posix(), trials=trials, epochs=epochs)
+    path.write_text(text.replace("seed = 3\n", f'seed = 3\nstorage = "{url}"\n') + HEARTBEAT)
+    return path
+
+
+def test_two_workers_share_one_study_on_postgresql(postgres, tmp_path, capsys):
+    spec = pg_spec(tmp_path, postgres, "pg-pair", trials=4, epochs=2)
+    assert main(["run", str(spec), "--workers", "2", "--no-progress"]) == 0
+    assert "regsearch@127.0.0.1" in capsys.readouterr().out
+    study = optuna.load_study(study_name="pg-pair", storage=postgres)
+    counted = check_budget_kept(study, 4)
+    assert len({t.user_attrs["worker"] for t in counted}) == 2
+    assert len({tuple(sorted(t.params.items())) for t in counted}) == 4
+    assert "chosen" in study.user_attrs
+    assert list(tmp_path.iterdir()) == [spec]  # nothing written beside the spec: all in the server
+
+
+def test_workers_join_by_name_from_elsewhere_with_shares(postgres, tmp_path, capsys):
+    spec = pg_spec(tmp_path, postgres, "pg-join", trials=4, epochs=2)
+    assert main(["run", str(spec), "--trials", "1", "--no-progress"]) == 0
+    # Two machines' worth of workers, each told its share: exact by construction.
+    procs = [start("worker", "pg-join", "--storage", postgres, "--trials", str(n), "--threads",
+                   "1", "--no-progress") for n in (2, 1)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert "ran 2 trial(s)" in outs[0] and "ran 1 trial(s)" in outs[1]
+    check_budget_kept(optuna.load_study(study_name="pg-join", storage=postgres), 4)
+
+
+def test_a_killed_worker_on_postgresql_is_requeued_and_the_run_still_finishes(postgres,
+                                                                              tmp_path):
+    spec = pg_spec(tmp_path, postgres, "pg-kill", trials=3, epochs=10)
+    proc = start("run", str(spec), "--workers", "2", "--no-progress")
+    victim = trial_in_progress("pg-kill", postgres, proc)
+    os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    assert "was killed by signal SIGKILL" in out and "re-queued" in out and "chosen" in out
+
+    study = optuna.load_study(study_name="pg-kill", storage=postgres)
+    counted = check_budget_kept(study, 3)
+    assert study.trials[victim.number].state.name == "FAIL"
+    assert study.trials[victim.number] not in counted
+    retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number)
+    assert retry.params == victim.params and retry in counted

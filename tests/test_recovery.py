@@ -1,0 +1,151 @@
+"""A killed run loses nothing, Ctrl-C leaves no trial RUNNING, a crash never leaves a half file.
+
+These drive real ``regsearch run`` processes and signal them in the middle of a trial.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from search import trainer
+from search.cli import main
+from search.export import write_atomic
+from search.spec import load_spec
+
+from .conftest import ROOT
+from .test_workers import HEARTBEAT, check_budget_kept, storage_of
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def start(*argv: str) -> subprocess.Popen:
+    """``regsearch ARGV`` in a new process (its output collected for the assertion messages)."""
+    return subprocess.Popen([sys.executable, "-m", "search.cli", *argv], cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def trial_in_progress(name: str, url: str, proc: subprocess.Popen,
+                      timeout: float = 180) -> optuna.trial.FrozenTrial:
+    """Wait for a RUNNING trial that has reported at least one epoch, and return it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        try:
+            trials = optuna.load_study(study_name=name, storage=url).get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        except KeyError:  # the study is not created yet
+            trials = []
+        busy = [t for t in trials if t.intermediate_values]
+        if busy:
+            return busy[0]
+        time.sleep(0.1)
+    raise AssertionError("no trial got under way in time")
+
+
+def test_a_run_killed_mid_trial_is_finished_by_the_next_run_with_nothing_lost(tiny_spec, capsys):
+    spec = tiny_spec("killed", trials=2, epochs=10, extra=HEARTBEAT)
+    url = storage_of(spec)
+    proc = start("run", str(spec), "--no-progress")
+    victim = trial_in_progress("killed", url, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    study = optuna.load_study(study_name="killed", storage=url)
+    assert study.trials[victim.number].state.name == "RUNNING"  # a zombie, until its beat is old
+
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    study = optuna.load_study(study_name="killed", storage=url)
+    counted = check_budget_kept(study, 2)
+    zombie = study.trials[victim.number]
+    assert zombie.state.name == "FAIL" and zombie not in counted
+    retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number)
+    assert retry.params == victim.params and retry.state.name in ("COMPLETE", "PRUNED")
+    assert "chosen" in capsys.readouterr().out
+
+
+def test_ctrl_c_fails_the_running_trial_prints_the_summary_and_the_next_run_goes_on(tiny_spec,
+                                                                                    capsys):
+    spec = tiny_spec("interrupted", trials=2, epochs=10, extra=HEARTBEAT)
+    url = storage_of(spec)
+    proc = start("run", str(spec), "--no-progress")
+    victim = trial_in_progress("interrupted", url, proc)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, out
+    assert "interrupted: the running trial was recorded as FAILED" in out
+    assert "baseline" in out and "1 failed" in out  # the summary so far
+    stopped = optuna.load_study(study_name="interrupted", storage=url).trials[victim.number]
+    assert stopped.state.name == "FAIL"
+    assert stopped.user_attrs["fail_reason"] == "interrupted by the user (Ctrl-C)"
+
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    study = optuna.load_study(study_name="interrupted", storage=url)
+    check_budget_kept(study, 2)
+    assert [t.state.name for t in study.trials][0] == "FAIL"
+    assert study.trials[1].state.name in ("COMPLETE", "PRUNED")
+    assert "chosen" in capsys.readouterr().out
+
+
+def test_a_crash_while_writing_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    target = tmp_path / "exports" / "best.json"
+    write_atomic(target, '{"old": true}\n')
+
+    def crash(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, '{"new": "' + "x" * 100_000 + '"}\n')
+    assert target.read_text() == '{"old": true}\n'
+    assert [p.name for p in target.parent.iterdir()] == ["best.json"]  # no temp file left
+
+
+def test_a_writer_killed_mid_write_leaves_the_old_file_or_the_new_one(tmp_path):
+    """For real: a process rewriting a 20 MB file in a loop is killed at a random moment."""
+    target = tmp_path / "big.txt"
+    write_atomic(target, "old\n")
+    code = ("import sys\nfrom search.export import write_atomic\n"
+            "text = 'new' * 7_000_000 + '\\n'\nwhile True:\n    write_atomic(sys.argv[1], text)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)], cwd=ROOT)
+    time.sleep(1.5)
+    proc.kill()
+    proc.wait()
+    assert target.read_text() in ("old\n", "new" * 7_000_000 + "\n")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def test_trial_after_trial_in_one_process_memory_stays_flat(tiny_spec):
+    """Without ``trainer._drop_custom_gradients`` each trial here leaves ~12 MB behind
+    (benchmarks/results/memory.md); with it, four trials must not grow RSS by two trials' worth."""
+    from tensorflow.python.framework import ops
+
+    from search.data import load_splits
+
+    spec = load_spec(tiny_spec("memory", epochs=1))
+    splits = load_splits(spec.data, spec.seed)
+
+    def one_trial() -> None:
+        trainer.fit({"dropout": 0.2, "regularizer": "l2", "l2": 1e-4}, splits.x_train,
+                    splits.y_train, splits.x_val, splits.y_val, n_classes=splits.n_classes,
+                    model_spec=spec.model, training=spec.training, seed=spec.seed,
+                    gap_weight=spec.search.gap_weight)
+        trainer.release()
+
+    one_trial()  # warm-up: TensorFlow's one-off caches
+    before = rss_mb()
+    for _ in range(4):
+        one_trial()
+    grown = rss_mb() - before
+    assert grown < 24, f"RSS grew {grown:.0f} MB over 4 trials"
+    assert not [n for n in ops._gradient_registry._registry if n.startswith("CustomGradient-")]
