@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .space import USES
 from .spec import ModelSpec
 
@@ -24,11 +26,33 @@ def effective_params(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_model(params: dict[str, Any], n_features: int, n_classes: int, spec: ModelSpec):
-    """An uncompiled ``keras.Sequential`` for one setting of the space."""
+def init_seeds(seed: int, n_hidden: int) -> tuple[list[int], list[int]]:
+    """The seeds of a model's random parts: one per Dense kernel, one per Dropout layer.
+
+    Explicit seeds make a model's initial weights and dropout masks a function of the trial's
+    seed alone, so the reused model (``search/reuse.py``) can be put back into exactly the state
+    a fresh build starts in.
+    """
+    state = np.random.SeedSequence(seed).generate_state(2 * n_hidden + 1)
+    seeds = [int(s % (2**31 - 2)) for s in state]
+    return seeds[:n_hidden + 1], seeds[n_hidden + 1:]
+
+
+def make_optimizer(name: str, learning_rate: float):
+    """The Keras optimizer named in ``[training] optimizer``."""
+    import keras
+
+    return {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+            "rmsprop": keras.optimizers.RMSprop}[name](learning_rate=learning_rate)
+
+
+def build_model(params: dict[str, Any], n_features: int, n_classes: int, spec: ModelSpec,
+                seed: int = 0):
+    """An uncompiled ``keras.Sequential`` for one setting of the space, seeded by ``seed``."""
     import keras
 
     p = effective_params(params)
+    dense_seeds, dropout_seeds = init_seeds(seed, len(spec.hidden))
 
     def penalty():
         if p["regularizer"] == "none":
@@ -36,13 +60,17 @@ def build_model(params: dict[str, Any], n_features: int, n_classes: int, spec: M
         return keras.regularizers.L1L2(l1=p["l1"], l2=p["l2"])
 
     layers: list[Any] = [keras.Input(shape=(n_features,))]
-    for units in spec.hidden:
-        layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=penalty()))
+    for i, units in enumerate(spec.hidden):
+        layers.append(keras.layers.Dense(
+            units, activation="relu", kernel_regularizer=penalty(),
+            kernel_initializer=keras.initializers.GlorotUniform(seed=dense_seeds[i])))
         if spec.batch_norm:
             layers.append(keras.layers.BatchNormalization())
         if p["dropout"] > 0:
-            layers.append(keras.layers.Dropout(rate=p["dropout"]))
-    layers.append(keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=penalty()))
+            layers.append(keras.layers.Dropout(rate=p["dropout"], seed=dropout_seeds[i]))
+    layers.append(keras.layers.Dense(
+        n_classes, activation="softmax", kernel_regularizer=penalty(),
+        kernel_initializer=keras.initializers.GlorotUniform(seed=dense_seeds[-1])))
     return keras.Sequential(layers)
 
 

@@ -53,6 +53,7 @@ class TrainingSpec:
     max_epochs: int
     patience: int
     train_eval_samples: int
+    reuse_model: bool
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,8 @@ _SECTIONS: dict[str, dict[str, Field]] = {
         "max_epochs": Field((int,), 30, check=positive),
         "patience": Field((int,), 5, check=positive),
         "train_eval_samples": Field((int,), 2000, check=positive),
+        # One compiled model per worker, re-armed each trial (search/reuse.py); false rebuilds.
+        "reuse_model": Field((bool,), True),
     },
     "search": {
         "trials": Field((int,), 40, check=positive),

@@ -23,11 +23,16 @@ from typing import Any
 import numpy as np
 
 from .errors import TrialFailure
-from .models import build_model, effective_params
+from .models import build_model, effective_params, make_optimizer
 from .objective import score
+from .reuse import ReusableModel, Shape
 from .spec import ModelSpec, TrainingSpec
 
 Report = Callable[[int, float], bool]
+
+#: This process's compiled model for reuse across trials, and whether the last fit used it.
+_reusable: ReusableModel | None = None
+_reused = False
 
 #: Per-epoch series recorded for every trial (the learning curves).
 CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "train_accuracy", "gap", "score")
@@ -89,7 +94,11 @@ def _epoch_metrics_callback(x_sample, y_sample, gap_weight: float, report: Repor
             self.x = keras.ops.convert_to_tensor(x_sample)
             self.pruned_at: int | None = None
 
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            _interrupt.check()
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            _interrupt.check()
             logs = logs if logs is not None else {}
             loss = logs.get("loss")
             if loss is None or not math.isfinite(loss):
@@ -108,6 +117,52 @@ def _epoch_metrics_callback(x_sample, y_sample, gap_weight: float, report: Repor
     return EpochMetrics()
 
 
+class _Interrupt:
+    """Ctrl-C during ``fit`` always stops the trial, at the latest at the next batch's end.
+
+    Python raises ``KeyboardInterrupt`` wherever the main thread happens to be, and while
+    TensorFlow runs that can be inside library code that swallows it (a finalizer, say), so a
+    trial could run on as if nothing happened. The handler also sets a flag that the epoch
+    callback checks after every batch. A process started with SIGINT ignored (a background
+    job) keeps ignoring it.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            self.requested = False
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if exc_type is None:
+            self.check()  # an interrupt swallowed during the last batch still counts
+        self.requested = False
+
+
+_interrupt = _Interrupt()
+
+
 def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
         y_val: np.ndarray, *, n_classes: int, model_spec: ModelSpec, training: TrainingSpec,
         seed: int, gap_weight: float, report: Report | None = None,
@@ -119,17 +174,7 @@ def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val:
     """
     import keras
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    model = build_model(params, x_train.shape[1], n_classes, model_spec)
-    optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
-                 "rmsprop": keras.optimizers.RMSprop}[training.optimizer]
-    # jit_compile=False: XLA buys nothing measurable for a model this small (Keras' "auto"
-    # default ran at 1.03x a plain fit: benchmarks/results/overhead-digits.md).
-    model.compile(optimizer=optimizer(learning_rate=training.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=False)
-
+    model = _model_for(params, x_train.shape[1], n_classes, model_spec, training, seed)
     rng = np.random.default_rng(seed)
     n = min(training.train_eval_samples, len(y_train))
     idx = np.sort(rng.choice(len(y_train), size=n, replace=False)) if n < len(y_train) \
@@ -139,9 +184,10 @@ def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val:
     stopper = keras.callbacks.EarlyStopping(monitor="score", mode="max",
                                             patience=training.patience,
                                             restore_best_weights=True)
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val),
-                        batch_size=training.batch_size, epochs=training.max_epochs, verbose=0,
-                        callbacks=[epoch_metrics, stopper, *(callbacks or [])])
+    with _interrupt:
+        history = model.fit(x_train, y_train, validation_data=(x_val, y_val),
+                            batch_size=training.batch_size, epochs=training.max_epochs,
+                            verbose=0, callbacks=[epoch_metrics, stopper, *(callbacks or [])])
     curves = {k: [float(v) for v in history.history.get(k, [])] for k in CURVES}
     epochs = len(curves["loss"])
     train_loss, train_acc = _evaluate(model, x_train, y_train, training.batch_size)
@@ -158,6 +204,38 @@ def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val:
     return result, model
 
 
+def _model_for(params: dict[str, Any], n_features: int, n_classes: int, model_spec: ModelSpec,
+               training: TrainingSpec, seed: int):
+    """A compiled model in its initial state for ``params`` and ``seed``.
+
+    With ``training.reuse_model`` (the default) this process's one compiled model is re-armed
+    (``search/reuse.py``) and rebuilt only when the architecture or compile settings change;
+    otherwise a fresh model is built and compiled, the plain Keras way.
+    """
+    import keras
+
+    global _reusable, _reused
+    _reused = training.reuse_model
+    if training.reuse_model:
+        shape = Shape(n_features, n_classes, model_spec, training.optimizer,
+                      training.learning_rate)
+        if _reusable is None or _reusable.shape != shape:
+            _reusable = None
+            _clear()
+            _reusable = ReusableModel(shape)
+        keras.utils.set_random_seed(seed)
+        return _reusable.prepare(params, seed)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = build_model(params, n_features, n_classes, model_spec, seed=seed)
+    # jit_compile=False: XLA buys nothing measurable for a model this small (Keras' "auto"
+    # default ran at 1.03x a plain fit: benchmarks/results/overhead-digits.md).
+    model.compile(optimizer=make_optimizer(training.optimizer, training.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=False)
+    return model
+
+
 def _evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
     out = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     return float(out["loss"]), float(out["accuracy"])
@@ -169,7 +247,15 @@ def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
 
 
 def release() -> None:
-    """Free the Keras graph state of the last model so trial after trial does not pile up."""
+    """Free the Keras graph state of the last model so trial after trial does not pile up.
+
+    The reused model is kept for the next trial: it traces nothing new, so nothing piles up.
+    """
+    if not _reused:
+        _clear()
+
+
+def _clear() -> None:
     import keras
 
     keras.backend.clear_session()

@@ -63,7 +63,7 @@ BAD_SPECS = [
                                                  "table declaration (at line 5, column 8)"),
     ("unknown key", "[training]\nepochs = 3\n",
      "training.epochs: unknown key; allowed keys: batch_size, learning_rate, max_epochs, "
-     "optimizer, patience, train_eval_samples"),
+     "optimizer, patience, reuse_model, train_eval_samples"),
     ("wrong type", '[training]\nbatch_size = "100"\n',
      "training.batch_size: must be an integer, got string '100'"),
     ("missing space file", "SPACE=nowhere.toml",

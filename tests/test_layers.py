@@ -13,9 +13,9 @@ from pathlib import Path
 from .conftest import ROOT
 
 ORDER = [
-    "errors", "_schema", "space", "spec", "data", "models", "objective", "trainer", "pruning",
-    "storage", "backends.optuna_backend", "backends.keras_tuner_backend", "records", "holdout",
-    "confirm", "summary", "export", "report", "workers", "commands", "cli",
+    "errors", "_schema", "space", "spec", "data", "models", "reuse", "objective", "trainer",
+    "pruning", "storage", "backends.optuna_backend", "backends.keras_tuner_backend", "records",
+    "holdout", "confirm", "summary", "export", "report", "workers", "commands", "cli",
 ]
 HEAVY = {"tensorflow", "keras", "keras_tuner", "optuna", "optuna_dashboard", "pandas", "sklearn",
          "matplotlib"}

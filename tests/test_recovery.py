@@ -125,27 +125,35 @@ def rss_mb() -> float:
         return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
-def test_trial_after_trial_in_one_process_memory_stays_flat(tiny_spec):
-    """Without ``trainer._drop_custom_gradients`` each trial here leaves ~12 MB behind
-    (benchmarks/results/memory.md); with it, four trials must not grow RSS by two trials' worth."""
+@pytest.mark.parametrize("reuse_model", [True, False])
+def test_trial_after_trial_in_one_process_memory_stays_flat(tiny_spec, reuse_model):
+    """Rebuilding, each trial here would leave ~12 MB behind without
+    ``trainer._drop_custom_gradients`` (benchmarks/results/memory.md); the reused model traces
+    nothing new. Either way four trials must not grow RSS by two trials' worth."""
+    import dataclasses
+
     from tensorflow.python.framework import ops
 
     from search.data import load_splits
 
     spec = load_spec(tiny_spec("memory", epochs=1))
     splits = load_splits(spec.data, spec.seed)
+    training = dataclasses.replace(spec.training, reuse_model=reuse_model)
 
     def one_trial() -> None:
         trainer.fit({"dropout": 0.2, "regularizer": "l2", "l2": 1e-4}, splits.x_train,
                     splits.y_train, splits.x_val, splits.y_val, n_classes=splits.n_classes,
-                    model_spec=spec.model, training=spec.training, seed=spec.seed,
+                    model_spec=spec.model, training=training, seed=spec.seed,
                     gap_weight=spec.search.gap_weight)
         trainer.release()
 
+    def custom_gradients() -> int:
+        return sum(n.startswith("CustomGradient-") for n in ops._gradient_registry._registry)
+
     one_trial()  # warm-up: TensorFlow's one-off caches
-    before = rss_mb()
+    before, registered = rss_mb(), custom_gradients()
     for _ in range(4):
         one_trial()
     grown = rss_mb() - before
     assert grown < 24, f"RSS grew {grown:.0f} MB over 4 trials"
-    assert not [n for n in ops._gradient_registry._registry if n.startswith("CustomGradient-")]
+    assert custom_gradients() == (registered if reuse_model else 0)

@@ -1,0 +1,120 @@
+"""The reused model gives the same answer as a freshly built one, and really is reused.
+
+Tolerance: per-epoch and final accuracies must be equal to 1e-6, far below one validation
+sample (1/360), so the same predictions. Losses may differ by a few float32 ulps (measured
+<= 5e-7): the reused graph adds the penalty terms with a zero strength and reads the rate from
+a variable, so float32 sums can round in a different order; that is the tolerance given them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from search import reuse, trainer
+from search.data import load_splits
+from search.spec import load_spec
+
+from .conftest import ROOT
+
+SETTINGS = {
+    "dropout only": {"dropout": 0.4, "regularizer": "none"},
+    "l1": {"dropout": 0.2, "regularizer": "l1", "l1": 1e-3},
+    "l2": {"dropout": 0.3, "regularizer": "l2", "l2": 1e-2},
+    "l1_l2": {"dropout": 0.1, "regularizer": "l1_l2", "l1": 1e-4, "l2": 1e-3},
+    "baseline": {},
+}
+ACCURACY_TOL = 1e-6
+LOSS_TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def setup():
+    trainer.configure_tensorflow()
+    spec = load_spec(ROOT / "studies" / "default.toml")
+    return spec, load_splits(spec.data, spec.seed)
+
+
+def fit(setup, params, *, reuse_model, report=None, epochs=4, seed=None, **model):
+    spec, d = setup
+    training = dataclasses.replace(spec.training, max_epochs=epochs, reuse_model=reuse_model)
+    model_spec = dataclasses.replace(spec.model, **model)
+    result, fitted = trainer.fit(params, d.x_train, d.y_train, d.x_val, d.y_val,
+                                 n_classes=d.n_classes, model_spec=model_spec, training=training,
+                                 seed=spec.seed if seed is None else seed, gap_weight=0.5,
+                                 report=report)
+    trainer.release()
+    return result, fitted
+
+
+def assert_same(fresh, reused):
+    for key in ("val_accuracy", "train_accuracy", "accuracy", "score"):
+        assert reused.curves[key] == pytest.approx(fresh.curves[key], abs=ACCURACY_TOL), key
+    for key in ("loss", "val_loss"):
+        assert reused.curves[key] == pytest.approx(fresh.curves[key], abs=LOSS_TOL), key
+    assert reused.train_accuracy == pytest.approx(fresh.train_accuracy, abs=ACCURACY_TOL)
+    assert reused.val_accuracy == pytest.approx(fresh.val_accuracy, abs=ACCURACY_TOL)
+    assert (reused.epochs, reused.best_epoch, reused.stopped) == \
+        (fresh.epochs, fresh.best_epoch, fresh.stopped)
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_trial_on_the_reused_model_equals_one_on_a_fresh_model(setup, name):
+    fresh, _ = fit(setup, SETTINGS[name], reuse_model=False)
+    fit(setup, {"dropout": 0.5, "regularizer": "l2", "l2": 0.05}, reuse_model=True)  # a prior trial
+    reused, _ = fit(setup, SETTINGS[name], reuse_model=True)
+    assert_same(fresh, reused)
+
+
+def test_nothing_leaks_from_a_pruned_trial_into_the_next(setup):
+    """Optimizer moments, BN statistics, early-stopping state and the dropout RNG all reset."""
+    target = SETTINGS["l1_l2"]
+    fresh, _ = fit(setup, target, reuse_model=False, epochs=6)
+    pruned, model = fit(setup, {"dropout": 0.45, "regularizer": "l1", "l1": 0.02},
+                        reuse_model=True, report=lambda step, value: step == 1, epochs=6)
+    assert pruned.stopped == "pruned" and pruned.epochs == 2
+    assert int(model.optimizer.iterations.numpy()) > 0  # state the next trial must not inherit
+    reused, again = fit(setup, target, reuse_model=True, epochs=6)
+    assert again is model, "the same compiled model served both trials"
+    assert_same(fresh, reused)
+
+
+def test_the_compiled_model_and_its_traced_functions_are_reused(setup):
+    _, first = fit(setup, SETTINGS["l2"], reuse_model=True, epochs=2)
+    train_function = first.train_function
+    _, second = fit(setup, SETTINGS["l1"], reuse_model=True, epochs=2, seed=5)
+    assert second is first and second.train_function is train_function
+    _, other = fit(setup, SETTINGS["l1"], reuse_model=True, epochs=2, hidden=(20,))
+    assert other is not first, "another architecture gets its own model"
+    assert len(other.layers) == 4  # Dense, BatchNorm, Dropout, Dense
+    _, fresh_a = fit(setup, SETTINGS["l1"], reuse_model=False, epochs=1)
+    _, fresh_b = fit(setup, SETTINGS["l1"], reuse_model=False, epochs=1)
+    assert fresh_a is not fresh_b, "reuse_model = false builds a model per trial"
+
+
+def test_another_seed_gives_another_start_as_a_fresh_model_would(setup):
+    fresh, _ = fit(setup, SETTINGS["l2"], reuse_model=False, seed=11, epochs=3)
+    reused, _ = fit(setup, SETTINGS["l2"], reuse_model=True, seed=11, epochs=3)
+    other, _ = fit(setup, SETTINGS["l2"], reuse_model=True, seed=12, epochs=3)
+    assert_same(fresh, reused)
+    assert other.curves["loss"] != reused.curves["loss"]
+
+
+@pytest.mark.parametrize("l1,l2", [(0.0, 0.0), (1e-3, 0.0), (0.0, 1e-2), (3e-4, 2e-3)])
+def test_the_penalty_is_the_one_keras_l1l2_computes(setup, l1, l2):
+    import keras
+
+    spec, d = setup
+    shape = reuse.Shape(d.n_features, d.n_classes, spec.model, "adam", 1e-3)
+    model = reuse.ReusableModel(shape).prepare(
+        {"regularizer": "l1_l2", "l1": l1, "l2": l2, "dropout": 0.2}, seed=3)
+    reference = keras.regularizers.L1L2(l1=l1, l2=l2)
+    kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
+    assert len(model.losses) == len(kernels) == 3
+    for loss, kernel in zip(model.losses, kernels):
+        assert float(loss) == pytest.approx(float(reference(kernel)), rel=1e-6, abs=1e-12)
+    weights = np.random.default_rng(0).normal(size=kernels[0].shape).astype("float32")
+    assert float(model.layers[0].kernel.regularizer(weights)) == pytest.approx(
+        float(reference(weights)), rel=1e-6, abs=1e-12)
