@@ -13,6 +13,7 @@ particular. ``--fixture`` also refreshes tests/data/digits_curves.json.
 from __future__ import annotations
 
 import argparse
+import os
 import dataclasses
 import json
 import sys
@@ -21,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+#: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
+RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
 
 
 def collect(trials: int) -> dict:
@@ -112,7 +115,7 @@ def main() -> None:
     if args.fixture:
         (ROOT / "tests" / "data" / "digits_curves.json").write_text(
             json.dumps(data, separators=(",", ":")))
-    out = ROOT / "benchmarks" / "results" / "pruner.md"
+    out = RESULTS / "pruner.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("# Pruner fairness on real digits curves\n\nMade by `benchmarks/pruner.py`.\n\n"
                    + compare(data))

@@ -1,30 +1,56 @@
 """`make bench`: run every benchmark in this folder; each writes under benchmarks/results/.
 
+`make bench-quick` (``--quick``) runs each one with a tiny budget, as a smoke test that they all
+still work, and writes into benchmarks/work/quick-results/ (git-ignored) so the committed results
+stay those of full runs.
+
 Benchmarks are kept out of `make test` because they train many models and report ratios
 measured within one run, which timed tests on a noisy 2-core machine could not.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RUNS = [
+FULL = [
     ["overhead.py", "--data", "digits"],
     ["overhead.py", "--data", "mnist", "--repeats", "3"],
     ["pruner.py"],
+    ["memory.py"],
+    ["reuse.py"],
+    ["backends.py"],
+    ["workers.py"],
+    ["search.py"],
+]
+QUICK = [
+    ["overhead.py", "--data", "digits", "--repeats", "1", "--epochs", "2"],
+    ["pruner.py", "--trials", "3"],
+    ["memory.py", "--trials", "4", "--epochs", "1"],
+    ["reuse.py", "--trials", "4", "--epochs", "2"],
+    ["backends.py", "--trials", "5", "--epochs", "3"],
+    ["workers.py", "--trials", "3", "--skip-requeue"],
+    ["search.py", "--seeds", "1", "--trials", "4", "--epochs", "2", "--data", "digits"],
 ]
 
 
 def main() -> int:
-    runs = RUNS + [[p.name] for p in sorted(HERE.glob("*.py"))
-                   if p.name not in {r[0] for r in RUNS} | {"run.py"}]
+    quick = "--quick" in sys.argv[1:]
+    runs = QUICK if quick else FULL
+    missing = sorted({p.name for p in HERE.glob("*.py")} - {r[0] for r in runs} - {"run.py"})
+    if missing:  # a new benchmark must be given its place (and quick arguments) here
+        print(f"benchmarks not listed in run.py: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    env = dict(os.environ)
+    if quick:
+        env["REGSEARCH_BENCH_RESULTS"] = str(HERE / "work" / "quick-results")
     failed = []
     for args in runs:
         print(f"== {' '.join(args)}", flush=True)
-        if subprocess.run([sys.executable, str(HERE / args[0]), *args[1:]]).returncode:
+        if subprocess.run([sys.executable, str(HERE / args[0]), *args[1:]], env=env).returncode:
             failed.append(args[0])
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

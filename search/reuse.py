@@ -36,10 +36,14 @@ def _layers():
     class VariableDropout(keras.layers.Layer):
         """Dropout whose rate is a variable, so a traced graph reads each trial's rate.
 
-        The mask is drawn exactly as ``keras.layers.Dropout`` draws it with the TensorFlow
-        backend (``stateless_dropout`` seeded by the layer's ``SeedGenerator``), so a reused
-        model and a fresh one with the same seed drop the same units. A rate of 0 keeps every
-        unit and scales by 1: the identity, as a fresh model with no Dropout layer.
+        It computes what ``keras.layers.Dropout`` does with the TensorFlow backend
+        (``tf.nn.experimental.stateless_dropout`` seeded by the layer's ``SeedGenerator``), op for
+        op, except that rate and scale are read from variables: the same uniform draw, the same
+        ``>= rate`` mask and the same multiplication by ``1 / (1 - rate)``, with the scale
+        computed in double precision as TensorFlow does for a Python rate (dividing in float32
+        instead rounds differently, and over 30 epochs those last bits grow into different
+        accuracies). A rate of 0 keeps every unit and scales by 1: the identity, as a fresh
+        model with no Dropout layer.
         """
 
         def __init__(self, seed: int, **kwargs: Any) -> None:
@@ -47,6 +51,8 @@ def _layers():
             self.seed_generator = keras.random.SeedGenerator(seed)
             self.rate = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                         name="rate")
+            self.scale = self.add_weight(shape=(), initializer="ones", trainable=False,
+                                         name="scale")
 
         def call(self, inputs, training=False):
             if not training:
@@ -54,11 +60,15 @@ def _layers():
             seed = self.seed_generator.next()
             # The same cast keras.backend.tensorflow.random applies before stateless ops.
             seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), "int32")
-            rate = tf.cast(tf.convert_to_tensor(self.rate.value), inputs.dtype)
-            return tf.nn.experimental.stateless_dropout(inputs, rate=rate, seed=seed)
+            kept = inputs * tf.cast(self.scale.value, inputs.dtype)
+            draw = tf.random.stateless_uniform(tf.shape(inputs), seed=seed, dtype=inputs.dtype,
+                                               alg=None)
+            keep = draw >= tf.cast(self.rate.value, inputs.dtype)
+            return tf.where(keep, kept, tf.zeros((), inputs.dtype))
 
         def reset(self, rate: float, seed: int) -> None:
             self.rate.assign(rate)
+            self.scale.assign(1 / (1 - rate))
             self.seed_generator.state.assign(np.array([seed, 0],
                                                       dtype=self.seed_generator.state.dtype))
 

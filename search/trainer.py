@@ -94,9 +94,6 @@ def _epoch_metrics_callback(x_sample, y_sample, gap_weight: float, report: Repor
             self.x = keras.ops.convert_to_tensor(x_sample)
             self.pruned_at: int | None = None
 
-        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            _interrupt.check()
-
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             _interrupt.check()
             logs = logs if logs is not None else {}
@@ -118,13 +115,14 @@ def _epoch_metrics_callback(x_sample, y_sample, gap_weight: float, report: Repor
 
 
 class _Interrupt:
-    """Ctrl-C during ``fit`` always stops the trial, at the latest at the next batch's end.
+    """Ctrl-C during ``fit`` always stops the trial, at the latest at the end of the epoch.
 
     Python raises ``KeyboardInterrupt`` wherever the main thread happens to be, and while
-    TensorFlow runs that can be inside library code that swallows it (a finalizer, say), so a
-    trial could run on as if nothing happened. The handler also sets a flag that the epoch
-    callback checks after every batch. A process started with SIGINT ignored (a background
-    job) keeps ignoring it.
+    TensorFlow runs that can be inside library code that swallows it (a finalizer, or Keras'
+    asynchronous callback dispatch), so a trial could run on as if nothing happened. The
+    handler also sets a flag that the epoch callback checks. (Not after every batch: a batch
+    hook would make Keras dispatch callbacks synchronously, step by step.) A process started
+    with SIGINT ignored (a background job) keeps ignoring it.
     """
 
     def __init__(self) -> None:
@@ -167,10 +165,10 @@ def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val:
         y_val: np.ndarray, *, n_classes: int, model_spec: ModelSpec, training: TrainingSpec,
         seed: int, gap_weight: float, report: Report | None = None,
         callbacks: list[Any] | None = None):
-    """Build, train and measure one setting; return ``(TrainResult, model)``.
+    """Train and measure one setting; return ``(TrainResult, model)``.
 
-    The caller owns the returned model (to evaluate it on the test split, say) and should call
-    ``release()`` when done with it.
+    The model is fresh, or this process's reused one re-armed for ``params`` and ``seed``: use it
+    (to evaluate the test split, say) before the next ``fit``, then call ``release()``.
     """
     import keras
 

@@ -1,9 +1,11 @@
 """The reused model gives the same answer as a freshly built one, and really is reused.
 
-Tolerance: per-epoch and final accuracies must be equal to 1e-6, far below one validation
-sample (1/360), so the same predictions. Losses may differ by a few float32 ulps (measured
-<= 5e-7): the reused graph adds the penalty terms with a zero strength and reads the rate from
-a variable, so float32 sums can round in a different order; that is the tolerance given them.
+Tolerance: none. The reused graph performs the same float32 operations in the same order as a
+fresh ``keras.layers.Dropout`` / ``keras.regularizers.L1L2`` model (a zero strength adds an
+exact zero; the dropout scale is rounded as TensorFlow rounds it for a Python rate), so every
+per-epoch figure is bit for bit the same. That matters beyond tidiness: an earlier version that
+divided by ``1 - rate`` in float32 differed by 5e-7 in the loss after a few epochs, and after 30
+epochs some trials ended 0.4 points apart in validation accuracy.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ SETTINGS = {
     "l1_l2": {"dropout": 0.1, "regularizer": "l1_l2", "l1": 1e-4, "l2": 1e-3},
     "baseline": {},
 }
-ACCURACY_TOL = 1e-6
-LOSS_TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +50,8 @@ def fit(setup, params, *, reuse_model, report=None, epochs=4, seed=None, **model
 
 
 def assert_same(fresh, reused):
-    for key in ("val_accuracy", "train_accuracy", "accuracy", "score"):
-        assert reused.curves[key] == pytest.approx(fresh.curves[key], abs=ACCURACY_TOL), key
-    for key in ("loss", "val_loss"):
-        assert reused.curves[key] == pytest.approx(fresh.curves[key], abs=LOSS_TOL), key
-    assert reused.train_accuracy == pytest.approx(fresh.train_accuracy, abs=ACCURACY_TOL)
-    assert reused.val_accuracy == pytest.approx(fresh.val_accuracy, abs=ACCURACY_TOL)
-    assert (reused.epochs, reused.best_epoch, reused.stopped) == \
-        (fresh.epochs, fresh.best_epoch, fresh.stopped)
+    assert reused.curves == fresh.curves  # every per-epoch figure, bit for bit
+    assert reused.metrics() == fresh.metrics()  # final train/val accuracy, gap, epochs, ...
 
 
 @pytest.mark.parametrize("name", SETTINGS)
@@ -114,7 +108,6 @@ def test_the_penalty_is_the_one_keras_l1l2_computes(setup, l1, l2):
     kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
     assert len(model.losses) == len(kernels) == 3
     for loss, kernel in zip(model.losses, kernels):
-        assert float(loss) == pytest.approx(float(reference(kernel)), rel=1e-6, abs=1e-12)
+        assert float(loss) == float(reference(kernel))
     weights = np.random.default_rng(0).normal(size=kernels[0].shape).astype("float32")
-    assert float(model.layers[0].kernel.regularizer(weights)) == pytest.approx(
-        float(reference(weights)), rel=1e-6, abs=1e-12)
+    assert float(model.layers[0].kernel.regularizer(weights)) == float(reference(weights))
