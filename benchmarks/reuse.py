@@ -35,7 +35,9 @@ def spec_copy(reuse: bool, trials: int | None, epochs: int | None) -> Path:
     """The default spec, with its own storage, ``reuse_model`` set, optionally another budget."""
     text = (ROOT / "studies" / "default.toml").read_text()
     text = text.replace('space = "../spaces/', f'space = "{(ROOT / "spaces").as_posix()}/')
-    text = text.replace("[training]\n", f"[training]\nreuse_model = {str(reuse).lower()}\n")
+    text, found = re.subn(r"(?m)^reuse_model = \w+", f"reuse_model = {str(reuse).lower()}", text)
+    if not found:
+        raise SystemExit("studies/default.toml has no `reuse_model = ...` line to set")
     if trials is not None:
         text = re.sub(r"(?m)^trials = \d+", f"trials = {trials}", text)
     if epochs is not None:
@@ -79,6 +81,8 @@ def main() -> None:
                         help="max epochs per trial (default: the default study's)")
     args = parser.parse_args()
     runs = [run(True, args.trials, args.epochs), run(False, args.trials, args.epochs)]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "reuse.json").write_text(json.dumps(runs, indent=1) + "\n")
     reuse, rebuild = runs
     same = reuse["values"] == rebuild["values"]
     close = all(a == b or (a is not None and b is not None and abs(a - b) < 1e-6)
@@ -90,7 +94,7 @@ def main() -> None:
     text = (
         "# The default study: reused model vs a model rebuilt every trial\n\n"
         f"`benchmarks/reuse.py{' --trials ' + str(args.trials) if args.trials else ''}`, "
-        f"{date.today()}, {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} "
+        f"{date.today()}, {platform.machine()}, {len(os.sched_getaffinity(0))} "
         "CPUs: `regsearch run` on a copy of `studies/default.toml`, once as shipped and once "
         "with `reuse_model = false`, one after the other in fresh processes and storages.\n\n"
         "| mode | whole command | trials' own time | completed / pruned / failed | epochs | "
@@ -99,15 +103,12 @@ def main() -> None:
         f"\n**Wall time, reuse / rebuild: {reuse['wall_s'] / rebuild['wall_s']:.2f} (whole "
         f"command), {reuse['trial_s'] / rebuild['trial_s']:.2f} (the trials alone).** The two "
         "studies gave " + ("identical trial values" if same else "trial values equal within "
-                           "1e-6" if close else "different trial values") +
+                           "1e-6" if close else "different trial values")
         + (": a reused trial computes what a rebuilt one does." if close else
            ": the two paths do not compute the same thing (tests/test_reuse.py should fail).")
         + " The whole command also trains the baseline and the chosen setting once more for "
         "its test accuracy.\n")
-    out = RESULTS
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "reuse.json").write_text(json.dumps(runs, indent=1) + "\n")
-    (out / "reuse.md").write_text(text)
+    (RESULTS / "reuse.md").write_text(text)
     print(text)
 
 

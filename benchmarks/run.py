@@ -24,6 +24,7 @@ FULL = [
     ["reuse.py"],
     ["backends.py"],
     ["workers.py"],
+    ["startup.py"],
     ["search.py"],
 ]
 QUICK = [
@@ -33,6 +34,7 @@ QUICK = [
     ["reuse.py", "--trials", "4", "--epochs", "2"],
     ["backends.py", "--trials", "5", "--epochs", "3"],
     ["workers.py", "--trials", "3", "--skip-requeue"],
+    ["startup.py", "--repeats", "2"],
     ["search.py", "--seeds", "1", "--trials", "4", "--epochs", "2", "--data", "digits"],
 ]
 

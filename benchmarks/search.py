@@ -199,7 +199,7 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
                 f"{spread([r['chosen']['gap'] for r in rs], '+.4f')} | {chosen} |")
         base = [r["baseline"] for r in rows if r["strategy"] == "regsearch"]
         if base:
-            lines += ["", f"Unregularized baseline (per seed): val "
+            lines += ["", f"Unregularized baseline (median over seeds): val "
                           f"{spread([b['val_accuracy'] for b in base], '.4f')}, test "
                           f"{spread([b['test_accuracy'] for b in base], '.4f')}, gap "
                           f"{spread([b['gap'] for b in base], '+.4f')}."]
@@ -248,9 +248,8 @@ def targets(dataset: str, rows: list[dict]) -> list[str]:
 
 
 def describe(params: dict) -> str:
-    reg = params["regularizer"]
-    strengths = "".join(f" {k} {params[k]:.1e}" for k in ("l1", "l2") if params.get(k))
-    return f"d {params['dropout']:.2f} {reg}{strengths}"
+    strengths = " + ".join(f"{k} {params[k]:.1e}" for k in ("l1", "l2") if params.get(k))
+    return f"dropout {params['dropout']:.2f}, {strengths or 'no penalty'}"
 
 
 def cpus() -> int:
