@@ -7,6 +7,7 @@ unregularized baseline (dropout 0, regularizer "none") and the snippet users pas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,26 +39,42 @@ def init_seeds(seed: int, n_hidden: int) -> tuple[list[int], list[int]]:
     return seeds[:n_hidden + 1], seeds[n_hidden + 1:]
 
 
-def make_optimizer(name: str, learning_rate: float):
-    """The Keras optimizer named in ``[training] optimizer``."""
+def compile_model(model, optimizer: str, learning_rate: float):
+    """Compile for training: the ``[training] optimizer``, sparse cross-entropy, accuracy."""
     import keras
 
-    return {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
-            "rmsprop": keras.optimizers.RMSprop}[name](learning_rate=learning_rate)
+    make = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+            "rmsprop": keras.optimizers.RMSprop}[optimizer]
+    # jit_compile=False: XLA buys nothing measurable for a model this small (Keras' "auto"
+    # default ran at 1.02x a plain fit: benchmarks/results/overhead-digits.md).
+    model.compile(optimizer=make(learning_rate=learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=False)
+    return model
 
 
 def build_model(params: dict[str, Any], n_features: int, n_classes: int, spec: ModelSpec,
-                seed: int = 0):
-    """An uncompiled ``keras.Sequential`` for one setting of the space, seeded by ``seed``."""
+                seed: int = 0, *, dropout: Callable[[float, int], Any] | None = None,
+                penalty: Callable[[], Any] | None = None):
+    """An uncompiled ``keras.Sequential`` for one setting of the space, seeded by ``seed``.
+
+    ``dropout(rate, seed)`` makes the layer after each hidden block (None: no layer) and
+    ``penalty()`` each Dense kernel's regularizer; by default ``keras.layers.Dropout`` (only
+    for a rate above 0) and ``keras.regularizers.L1L2`` (only when the regularizer is not
+    "none"). The reused model (``search/reuse.py``) passes its variable-strength versions.
+    """
     import keras
 
     p = effective_params(params)
     dense_seeds, dropout_seeds = init_seeds(seed, len(spec.hidden))
-
-    def penalty():
-        if p["regularizer"] == "none":
-            return None
-        return keras.regularizers.L1L2(l1=p["l1"], l2=p["l2"])
+    if dropout is None:
+        def dropout(rate: float, layer_seed: int):
+            return keras.layers.Dropout(rate=rate, seed=layer_seed) if rate > 0 else None
+    if penalty is None:
+        def penalty():
+            if p["regularizer"] == "none":
+                return None
+            return keras.regularizers.L1L2(l1=p["l1"], l2=p["l2"])
 
     layers: list[Any] = [keras.Input(shape=(n_features,))]
     for i, units in enumerate(spec.hidden):
@@ -66,12 +83,11 @@ def build_model(params: dict[str, Any], n_features: int, n_classes: int, spec: M
             kernel_initializer=keras.initializers.GlorotUniform(seed=dense_seeds[i])))
         if spec.batch_norm:
             layers.append(keras.layers.BatchNormalization())
-        if p["dropout"] > 0:
-            layers.append(keras.layers.Dropout(rate=p["dropout"], seed=dropout_seeds[i]))
+        layers.append(dropout(p["dropout"], dropout_seeds[i]))
     layers.append(keras.layers.Dense(
         n_classes, activation="softmax", kernel_regularizer=penalty(),
         kernel_initializer=keras.initializers.GlorotUniform(seed=dense_seeds[-1])))
-    return keras.Sequential(layers)
+    return keras.Sequential([layer for layer in layers if layer is not None])
 
 
 def keras_snippet(params: dict[str, Any], n_features: int, n_classes: int, spec: ModelSpec) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .models import effective_params, init_seeds, make_optimizer
+from .models import build_model, compile_model, effective_params, init_seeds
 from .spec import ModelSpec
 
 
@@ -115,26 +115,15 @@ class ReusableModel:
         VariableDropout, VariableL1L2 = _layers()
         self.shape = shape
         self.penalty = VariableL1L2()
-        self.dense: list[Any] = []
-        self.norms: list[Any] = []
-        self.dropouts: list[Any] = []
-        layers: list[Any] = [keras.Input(shape=(shape.n_features,))]
-        for _units in shape.model.hidden:
-            self.dense.append(keras.layers.Dense(_units, activation="relu",
-                                                 kernel_regularizer=self.penalty))
-            layers.append(self.dense[-1])
-            if shape.model.batch_norm:
-                self.norms.append(keras.layers.BatchNormalization())
-                layers.append(self.norms[-1])
-            self.dropouts.append(VariableDropout(seed=0))
-            layers.append(self.dropouts[-1])
-        self.dense.append(keras.layers.Dense(shape.n_classes, activation="softmax",
-                                             kernel_regularizer=self.penalty))
-        layers.append(self.dense[-1])
-        self.model = keras.Sequential(layers)
-        self.model.compile(optimizer=make_optimizer(shape.optimizer, shape.learning_rate),
-                           loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                           jit_compile=False)
+        # The same builder as a fresh model; a dropout layer at every rate, one shared penalty.
+        self.model = build_model({}, shape.n_features, shape.n_classes, shape.model,
+                                 dropout=lambda rate, seed: VariableDropout(seed),
+                                 penalty=lambda: self.penalty)
+        self.dense = [x for x in self.model.layers if isinstance(x, keras.layers.Dense)]
+        self.norms = [x for x in self.model.layers
+                      if isinstance(x, keras.layers.BatchNormalization)]
+        self.dropouts = [x for x in self.model.layers if isinstance(x, VariableDropout)]
+        compile_model(self.model, shape.optimizer, shape.learning_rate)
 
     def prepare(self, params: dict[str, Any], seed: int):
         """Put the model in the state a fresh ``build_model(params, seed=seed)`` starts in."""

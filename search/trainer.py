@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import TrialFailure
-from .models import build_model, effective_params, make_optimizer
+from .models import build_model, compile_model, effective_params
 from .objective import score
 from .reuse import ReusableModel, Shape
 from .spec import ModelSpec, TrainingSpec
@@ -225,13 +225,8 @@ def _model_for(params: dict[str, Any], n_features: int, n_classes: int, model_sp
         return _reusable.prepare(params, seed)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = build_model(params, n_features, n_classes, model_spec, seed=seed)
-    # jit_compile=False: XLA buys nothing measurable for a model this small (Keras' "auto"
-    # default ran at 1.03x a plain fit: benchmarks/results/overhead-digits.md).
-    model.compile(optimizer=make_optimizer(training.optimizer, training.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=False)
-    return model
+    return compile_model(build_model(params, n_features, n_classes, model_spec, seed=seed),
+                         training.optimizer, training.learning_rate)
 
 
 def _evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
