@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 #: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
 RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
-WORK = ROOT / "benchmarks" / "work" / "backends"
+WORK = Path(os.environ.get("REGSEARCH_BENCH_WORK", ROOT / "benchmarks" / "work")) / "backends"
 BACKENDS = {"optuna": "Optuna (TPE + percentile pruner)", "keras-tuner": "Keras Tuner (Hyperband)"}
 
 

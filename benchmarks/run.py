@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark in this folder; each writes under benchmarks/results/.
 
 `make bench-quick` (``--quick``) runs each one with a tiny budget, as a smoke test that they all
-still work, and writes into benchmarks/work/quick-results/ (git-ignored) so the committed results
+still work, and writes into benchmarks/work/quick/ (git-ignored) so the committed results
 stay those of full runs.
 
 Benchmarks are kept out of `make test` because they train many models and report ratios
@@ -47,8 +47,9 @@ def main() -> int:
         print(f"benchmarks not listed in run.py: {', '.join(missing)}", file=sys.stderr)
         return 1
     env = dict(os.environ)
-    if quick:
-        env["REGSEARCH_BENCH_RESULTS"] = str(HERE / "work" / "quick-results")
+    if quick:  # its own results and working folders: a full run may be going on beside it
+        env["REGSEARCH_BENCH_RESULTS"] = str(HERE / "work" / "quick" / "results")
+        env["REGSEARCH_BENCH_WORK"] = str(HERE / "work" / "quick")
     failed = []
     for args in runs:
         print(f"== {' '.join(args)}", flush=True)

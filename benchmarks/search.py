@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 #: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
 RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
-WORK = ROOT / "benchmarks" / "work" / "search"
+WORK = Path(os.environ.get("REGSEARCH_BENCH_WORK", ROOT / "benchmarks" / "work")) / "search"
 MNIST = ROOT.parent / "shared" / "data" / "mnist10k.npz"
 STRATEGIES = ("regsearch", "random", "grid", "hyperband")
 GRID = [(d, l2) for d in (0.1, 0.2, 0.3, 0.4, 0.5) for l2 in (0.0, 1e-4, 1e-3, 1e-2)]
