@@ -154,7 +154,7 @@ class _Interrupt:
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
         if exc_type is None:
-            self.check()  # an interrupt swallowed during the last batch still counts
+            self.check()  # an interrupt swallowed after the last epoch ended still counts
         self.requested = False
 
 
