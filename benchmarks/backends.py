@@ -16,18 +16,17 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-#: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
-RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
-WORK = Path(os.environ.get("REGSEARCH_BENCH_WORK", ROOT / "benchmarks" / "work")) / "backends"
+# A script's own folder is on sys.path, so the shared helpers import as a module.
+from _common import ROOT, RESULTS, WORK as BENCH_WORK, default_spec
+
+sys.path.insert(0, str(ROOT))  # the search package
+WORK = BENCH_WORK / "backends"
 BACKENDS = {"optuna": "Optuna (TPE + percentile pruner)", "keras-tuner": "Keras Tuner (Hyperband)"}
 
 
@@ -56,17 +55,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None,
                         help="max epochs per trial (default: the default study's)")
     args = parser.parse_args()
-    text = (ROOT / "studies" / "default.toml").read_text()
-    text = text.replace('space = "../spaces/', f'space = "{(ROOT / "spaces").as_posix()}/')
-    if args.trials:
-        text = re.sub(r"(?m)^trials = \d+", f"trials = {args.trials}", text)
-    if args.epochs:
-        text = re.sub(r"(?m)^max_epochs = \d+", f"max_epochs = {args.epochs}", text)
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
-    spec = WORK / "default.toml"
-    spec.write_text(text)
-    budget = int(re.search(r"(?m)^trials = (\d+)", text).group(1))
+    spec = default_spec(WORK, trials=args.trials, epochs=args.epochs)
+    budget = int(re.search(r"(?m)^trials = (\d+)", spec.read_text()).group(1))
     runs = [run(b, spec) for b in BACKENDS]
 
     def row(label: str, get) -> str:

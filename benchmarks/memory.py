@@ -8,8 +8,8 @@ process per mode: the reused compiled model (the default), a model rebuilt every
 records the resident set size, the trial's wall time and the time of each epoch (Keras
 ``on_epoch_begin`` to ``on_epoch_end``, validation included). The fixed cost of a trial is its
 wall time minus its epochs at their steady cost (the median epoch from the second on: Keras
-traces inside the first epoch, so that one carries a rebuilt model's tracing). All modes run in this one invocation, one after the other, so the ratios compare
-like with like. Writes benchmarks/results/memory.md.
+traces inside the first epoch, so that one carries a rebuilt model's tracing). All modes run
+in this one invocation, one after the other, so the ratios compare like with like. Writes benchmarks/results/memory.md.
 
     .venv/bin/python benchmarks/memory.py [--trials 50] [--epochs 3]
 """
@@ -17,17 +17,15 @@ like with like. Writes benchmarks/results/memory.md.
 from __future__ import annotations
 
 import argparse
-import os
 import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-#: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
-RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
+# A script's own folder is on sys.path, so the shared helpers import as a module.
+from _common import ROOT, RESULTS
+
+sys.path.insert(0, str(ROOT))  # the search package
 MODES = {"reuse": "one compiled model re-armed every trial (the default)",
          "rebuild": "reuse_model = false: build and compile every trial; clear_session, custom "
                     "gradients dropped, gc",

@@ -13,17 +13,15 @@ particular. ``--fixture`` also refreshes tests/data/digits_curves.json.
 from __future__ import annotations
 
 import argparse
-import os
 import dataclasses
 import json
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-#: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
-RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
+# A script's own folder is on sys.path, so the shared helpers import as a module.
+from _common import ROOT, RESULTS
+
+sys.path.insert(0, str(ROOT))  # the search package
 
 
 def collect(trials: int) -> dict:

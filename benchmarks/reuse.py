@@ -16,38 +16,16 @@ import argparse
 import os
 import json
 import platform
-import re
-import shutil
 import subprocess
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-#: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
-RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
-WORK = Path(os.environ.get("REGSEARCH_BENCH_WORK", ROOT / "benchmarks" / "work")) / "reuse"
+# A script's own folder is on sys.path, so the shared helpers import as a module.
+from _common import ROOT, RESULTS, WORK as BENCH_WORK, default_spec
 
-
-def spec_copy(reuse: bool, trials: int | None, epochs: int | None) -> Path:
-    """The default spec, with its own storage, ``reuse_model`` set, optionally another budget."""
-    text = (ROOT / "studies" / "default.toml").read_text()
-    text = text.replace('space = "../spaces/', f'space = "{(ROOT / "spaces").as_posix()}/')
-    text, found = re.subn(r"(?m)^reuse_model = \w+", f"reuse_model = {str(reuse).lower()}", text)
-    if not found:
-        raise SystemExit("studies/default.toml has no `reuse_model = ...` line to set")
-    if trials is not None:
-        text = re.sub(r"(?m)^trials = \d+", f"trials = {trials}", text)
-    if epochs is not None:
-        text = re.sub(r"(?m)^max_epochs = \d+", f"max_epochs = {epochs}", text)
-    folder = WORK / ("reuse" if reuse else "rebuild")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    path = folder / "default.toml"
-    path.write_text(text)
-    return path
+sys.path.insert(0, str(ROOT))  # the search package
+WORK = BENCH_WORK / "reuse"
 
 
 def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
@@ -56,7 +34,8 @@ def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
 
     from search import records
 
-    spec = spec_copy(reuse, trials, epochs)
+    spec = default_spec(WORK / ("reuse" if reuse else "rebuild"), trials=trials, epochs=epochs,
+                        reuse_model=reuse)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "search.cli", "run", str(spec), "--no-progress"],
                    cwd=ROOT, check=True, capture_output=True)

@@ -42,7 +42,8 @@ QUICK = [
 def main() -> int:
     quick = "--quick" in sys.argv[1:]
     runs = QUICK if quick else FULL
-    missing = sorted({p.name for p in HERE.glob("*.py")} - {r[0] for r in runs} - {"run.py"})
+    scripts = {p.name for p in HERE.glob("*.py") if not p.name.startswith("_")}
+    missing = sorted(scripts - {r[0] for r in runs} - {"run.py"})
     if missing:  # a new benchmark must be given its place (and quick arguments) here
         print(f"benchmarks not listed in run.py: {', '.join(missing)}", file=sys.stderr)
         return 1

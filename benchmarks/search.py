@@ -37,13 +37,12 @@ import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-#: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
-RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
-WORK = Path(os.environ.get("REGSEARCH_BENCH_WORK", ROOT / "benchmarks" / "work")) / "search"
+# A script's own folder is on sys.path, so the shared helpers import as a module.
+from _common import ROOT, RESULTS, WORK as BENCH_WORK
+
+sys.path.insert(0, str(ROOT))  # the search package
+WORK = BENCH_WORK / "search"
 MNIST = ROOT.parent / "shared" / "data" / "mnist10k.npz"
 STRATEGIES = ("regsearch", "random", "grid", "hyperband")
 GRID = [(d, l2) for d in (0.1, 0.2, 0.3, 0.4, 0.5) for l2 in (0.0, 1e-4, 1e-3, 1e-2)]
@@ -192,13 +191,14 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
             if not rs:
                 continue
             reached = [r["to_grid"] for r in rs if r["to_grid"] is not None]
+            never = "" if len(reached) == len(rs) else f" ({len(rs) - len(reached)} of {len(rs)} never)"
             chosen = "; ".join(describe(r["chosen"]["params"]) for r in rs)
             lines.append(
                 f"| {strategy} | " + ", ".join(f"{r['complete']}/{r['pruned']}/{r['failed']}"
                                                for r in rs)
                 + f" | {spread([r['epochs'] for r in rs], '.0f')} | "
                 f"{spread([r['search_s'] for r in rs], '.0f')} | "
-                f"{spread(reached, '.0f')}{'' if len(reached) == len(rs) else f' ({len(rs) - len(reached)} of {len(rs)} never)'} | "
+                f"{spread(reached, '.0f')}{never} | "
                 f"{spread([r['chosen']['val_accuracy'] for r in rs], '.4f')} | "
                 f"{spread([r['chosen']['test_accuracy'] for r in rs], '.4f')} | "
                 f"{spread([r['chosen']['train_accuracy'] for r in rs], '.4f')} | "

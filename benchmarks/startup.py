@@ -10,7 +10,6 @@ the command line costs over starting Python at all. Writes benchmarks/results/st
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -18,9 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-#: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
-RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
+from _common import ROOT, RESULTS
 
 
 def timed(argv: list[str]) -> float:

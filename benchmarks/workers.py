@@ -21,34 +21,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-#: Where results go; `make bench-quick` points it elsewhere so smoke runs keep the real ones.
-RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
-WORK = Path(os.environ.get("REGSEARCH_BENCH_WORK", ROOT / "benchmarks" / "work")) / "workers"
+# A script's own folder is on sys.path, so the shared helpers import as a module.
+from _common import ROOT, RESULTS, WORK as BENCH_WORK, default_spec
+
+sys.path.insert(0, str(ROOT))  # the search package
+WORK = BENCH_WORK / "workers"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def default_spec(folder: Path, trials: int) -> Path:
-    """The default study, with its space by absolute path and a budget of ``trials``."""
-    text = (ROOT / "studies" / "default.toml").read_text()
-    for old, new in (('space = "../spaces/regularization.toml"',
-                      f'space = "{ROOT / "spaces" / "regularization.toml"}"'),
-                     ("trials = 60 ", f"trials = {trials} ")):
-        assert old in text, f"studies/default.toml changed: no {old!r}"
-        text = text.replace(old, new)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    path = folder / "default.toml"
-    path.write_text(text)
-    return path
 
 
 def load(spec: Path):
@@ -59,7 +43,7 @@ def load(spec: Path):
 
 
 def throughput(workers: int, trials: int, label: str) -> dict:
-    spec = default_spec(WORK / label, trials)
+    spec = default_spec(WORK / label, trials=trials)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "search.cli", "run", str(spec), "--workers",
                     str(workers), "--no-progress"], cwd=ROOT, env=ENV, check=True,
@@ -78,7 +62,7 @@ def throughput(workers: int, trials: int, label: str) -> dict:
 def requeue(trials: int) -> dict:
     import optuna
 
-    spec = default_spec(WORK / "requeue", trials)
+    spec = default_spec(WORK / "requeue", trials=trials)
     proc = subprocess.Popen([sys.executable, "-m", "search.cli", "run", str(spec), "--workers",
                              "2", "--no-progress"], cwd=ROOT, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

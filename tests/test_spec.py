@@ -108,7 +108,7 @@ def test_bad_space_inside_a_spec_is_reported_with_its_own_file(tmp_path):
     space = tmp_path / "space.toml"
     space.write_text('[dropout]\ntype = "float"\nlow = 0.2\nhigh = 1.5\n')
     path = tmp_path / "study.toml"
-    path.write_text(f'[study]\nname = "s"\nspace = "space.toml"\n')
+    path.write_text('[study]\nname = "s"\nspace = "space.toml"\n')
     with pytest.raises(SpecError, match=r"study\.space: bad space file .*space\.toml: dropout: "
                                         r"dropout bounds must lie in \[0, 1\)"):
         load_spec(path)
