@@ -6,6 +6,7 @@ smoke runs neither overwrite the committed results nor clobber a full run going 
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -34,3 +35,13 @@ def default_spec(folder: Path, *, trials: int | None = None, epochs: int | None 
     path = folder / "default.toml"
     path.write_text(text)
     return path
+
+
+def budget_parser(description: str) -> argparse.ArgumentParser:
+    """Arguments for a benchmark that runs the default study: ``--trials`` and ``--epochs``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--trials", type=int, default=None,
+                        help="trial budget (default: the default study's)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="max epochs per trial (default: the default study's)")
+    return parser

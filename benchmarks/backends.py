@@ -11,7 +11,6 @@ Writes benchmarks/results/backends.md and backends.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -23,7 +22,7 @@ from datetime import date
 from pathlib import Path
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import ROOT, RESULTS, WORK as BENCH_WORK, default_spec
+from _common import ROOT, RESULTS, WORK as BENCH_WORK, budget_parser, default_spec
 
 sys.path.insert(0, str(ROOT))  # the search package
 WORK = BENCH_WORK / "backends"
@@ -49,12 +48,7 @@ def run(backend: str, spec: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=None,
-                        help="trial budget (default: the default study's)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="max epochs per trial (default: the default study's)")
-    args = parser.parse_args()
+    args = budget_parser(__doc__.splitlines()[0]).parse_args()
     spec = default_spec(WORK, trials=args.trials, epochs=args.epochs)
     budget = int(re.search(r"(?m)^trials = (\d+)", spec.read_text()).group(1))
     runs = [run(b, spec) for b in BACKENDS]

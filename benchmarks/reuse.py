@@ -12,7 +12,6 @@ Writes benchmarks/results/reuse.md and reuse.json.
 
 from __future__ import annotations
 
-import argparse
 import os
 import json
 import platform
@@ -22,7 +21,7 @@ import time
 from datetime import date
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import ROOT, RESULTS, WORK as BENCH_WORK, default_spec
+from _common import ROOT, RESULTS, WORK as BENCH_WORK, budget_parser, default_spec
 
 sys.path.insert(0, str(ROOT))  # the search package
 WORK = BENCH_WORK / "reuse"
@@ -53,12 +52,7 @@ def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=None,
-                        help="trial budget (default: the default study's)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="max epochs per trial (default: the default study's)")
-    args = parser.parse_args()
+    args = budget_parser(__doc__.splitlines()[0]).parse_args()
     runs = [run(True, args.trials, args.epochs), run(False, args.trials, args.epochs)]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "reuse.json").write_text(json.dumps(runs, indent=1) + "\n")
