@@ -28,14 +28,19 @@ pruner_patience = 0
 """
 
 
+def write_tiny_spec(folder: Path, name: str = "tiny", trials: int = 5, epochs: int = 4,
+                    extra: str = "") -> Path:
+    """Write ``folder/<name>.toml``: a small real study (digits, few epochs, few trials).
+
+    ``extra`` is appended: more keys of ``[search]`` (the template's last table) or new tables.
+    """
+    path = folder / f"{name}.toml"
+    path.write_text(TINY_STUDY.format(name=name, space=SPACE.as_posix(), trials=trials,
+                                      epochs=epochs) + extra)
+    return path
+
+
 @pytest.fixture
 def tiny_spec(tmp_path: Path):
-    """Write a small real study spec (digits, few epochs, few trials); returns its path."""
-
-    def make(name: str = "tiny", trials: int = 5, epochs: int = 4, extra: str = "") -> Path:
-        path = tmp_path / f"{name}.toml"
-        path.write_text(TINY_STUDY.format(name=name, space=SPACE.as_posix(), trials=trials,
-                                          epochs=epochs) + extra)
-        return path
-
-    return make
+    """``write_tiny_spec`` into the test's temporary folder."""
+    return lambda *args, **kwargs: write_tiny_spec(tmp_path, *args, **kwargs)

@@ -21,7 +21,7 @@ import pytest
 from search.cli import main
 from search.report import HTML_NAME, describe_params
 
-from .conftest import ROOT, SPACE, TINY_STUDY
+from .conftest import ROOT, write_tiny_spec
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -46,9 +46,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 def study(tmp_path_factory):
     """A 4-trial study with its report written; returns (spec, report folder, chosen, n)."""
     folder = tmp_path_factory.mktemp("browser")
-    spec = folder / "web.toml"
-    spec.write_text(TINY_STUDY.format(name="web", space=SPACE.as_posix(), trials=4, epochs=3)
-                    + "\n[confirm]\ntop_k = 1\nseeds = 2\n")
+    spec = write_tiny_spec(folder, "web", trials=4, epochs=3,
+                           extra="\n[confirm]\ntop_k = 1\nseeds = 2\n")
     assert main(["run", str(spec), "--no-progress"]) == 0
     assert main(["report", str(spec), "-o", str(folder / "report")]) == 0
     st = optuna.load_study(study_name="web", storage=f"sqlite:///{folder / 'regsearch.db'}")

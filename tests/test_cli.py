@@ -27,13 +27,11 @@ def states(study) -> list[str]:
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory):
     """One real study (8 trials, up to 6 epochs) shared by the tests that only read it."""
-    from .conftest import SPACE, TINY_STUDY
+    from .conftest import write_tiny_spec
 
-    folder = tmp_path_factory.mktemp("cli")
-    spec = folder / "e2e.toml"
     # An aggressive pruner so a study this small prunes for sure; the default spec is gentler.
-    spec.write_text(TINY_STUDY.format(name="e2e", space=SPACE.as_posix(), trials=8, epochs=6)
-                    .replace("pruner_patience = 0", "pruner_patience = 0\npruner = \"median\""))
+    spec = write_tiny_spec(tmp_path_factory.mktemp("cli"), "e2e", trials=8, epochs=6,
+                           extra='pruner = "median"\n')
     assert main(["run", str(spec), "--no-progress"]) == 0
     return spec
 

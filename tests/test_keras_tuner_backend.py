@@ -13,7 +13,7 @@ from search.backends.optuna_backend import distribution
 from search.cli import main
 from search.space import load_space
 
-from .conftest import SPACE, TINY_STUDY
+from .conftest import SPACE, write_tiny_spec
 
 KT_RANDOM = '\n[keras_tuner]\ntuner = "random"\n'
 HYPERBAND = '\n[keras_tuner]\ntuner = "hyperband"\nfactor = 3\n'
@@ -55,10 +55,8 @@ def test_translated_space_has_the_same_bounds_scales_and_conditions():
 
 @pytest.fixture(scope="module")
 def kt_study(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("kt")
-    spec = folder / "ktiny.toml"
-    spec.write_text(TINY_STUDY.format(name="ktiny", space=SPACE.as_posix(), trials=3, epochs=3)
-                    + KT_RANDOM)
+    spec = write_tiny_spec(tmp_path_factory.mktemp("kt"), "ktiny", trials=3, epochs=3,
+                           extra=KT_RANDOM)
     assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 0
     return spec
 

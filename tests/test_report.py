@@ -16,7 +16,7 @@ from search.objective import select
 from search.records import METRICS, PARAMS
 from search.report import FIGURES, HTML_NAME, pareto_front
 
-from .conftest import SPACE, TINY_STUDY
+from .conftest import write_tiny_spec
 
 CONFIRM = "\n[confirm]\ntop_k = 2\nseeds = 2\n"
 SEED = 3  # TINY_STUDY's study seed
@@ -39,9 +39,7 @@ class Cells(HTMLParser):
 def reported(tmp_path_factory):
     """A 5-trial study, exported before and after ``regsearch report`` (which is spied on)."""
     folder = tmp_path_factory.mktemp("report")
-    spec = folder / "rep.toml"
-    spec.write_text(TINY_STUDY.format(name="rep", space=SPACE.as_posix(), trials=5, epochs=4)
-                    + CONFIRM)
+    spec = write_tiny_spec(folder, "rep", trials=5, epochs=4, extra=CONFIRM)
     assert main(["run", str(spec), "--no-progress"]) == 0
     assert main(["export", str(spec), "-o", str(folder / "before.json")]) == 0
 
