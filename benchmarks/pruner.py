@@ -5,7 +5,8 @@ replays those curves, in order, through candidate pruners (``search.pruning.repl
 benchmarks/results/pruner.md: epochs spent, trials pruned, and how many of the trials the
 selection rule would consider (within tolerance of the best val accuracy) each pruner would have
 cut, the chosen one and the strongly regularized ones (dropout >= 0.35 or lambda >= 1e-3) in
-particular. ``--fixture`` also refreshes tests/data/digits_curves.json.
+particular; then the same for an earlier collection kept in tests/data. ``--fixture`` also
+refreshes tests/data/digits_curves.json, which tests/test_pruner.py replays.
 
     .venv/bin/python benchmarks/pruner.py [--trials 48] [--fixture]
 """
@@ -79,27 +80,31 @@ def compare(data: dict) -> str:
         ("Optuna default: MedianPruner() on val_accuracy", optuna.pruners.MedianPruner(),
          [t["val_curve"] for t in trials]),
         ("MedianPruner, warm-up 10, on the objective",
-         make_pruner(dataclasses.replace(search, pruner="median")), score),
-        ("Percentile keep 75%, warm-up 10, on the objective",
+         make_pruner(dataclasses.replace(search, pruner="median", pruner_patience=0)), score),
+        ("Percentile keep 90%, warm-up 10, on the objective (no patience)",
+         make_pruner(dataclasses.replace(search, pruner_patience=0)), score),
+        ("Percentile keep 90%, warm-up 10, patience 1",
+         make_pruner(dataclasses.replace(search, pruner_patience=1)), score),
+        ("Percentile keep 75%, warm-up 10, patience 2",
          make_pruner(dataclasses.replace(search, pruner_percentile=75.0)), score),
-        ("Percentile keep 90%, warm-up 5, on the objective",
-         make_pruner(dataclasses.replace(search, pruner_warmup=5)), score),
-        ("**default**: percentile keep 90%, warm-up 10, on the objective",
+        ("Median, warm-up 10, patience 2",
+         make_pruner(dataclasses.replace(search, pruner="median")), score),
+        ("**default**: percentile keep 90%, warm-up 10, patience 2, on the objective",
          make_pruner(search), score),
-        ("default + PatientPruner(patience 2)",
-         make_pruner(dataclasses.replace(search, pruner_patience=2)), score),
     ]
     full = sum(len(c) for c in score)
     lines = [f"{len(trials)} unpruned trials; selection candidates (val within "
              f"{sel.tolerance:.4f} of the best {sel.best_val_accuracy:.4f}): {len(near)}, of "
              f"which strongly regularized: {len(near & strong)}; chosen: trial {sel.chosen['number']}.",
              "", "| pruner | epochs spent | trials pruned | candidates cut | strongly regularized "
-             "candidates cut | chosen cut |", "|---|---|---|---|---|---|"]
+             "candidates cut | earliest epoch a candidate was cut | chosen cut |",
+             "|---|---|---|---|---|---|---|"]
     for name, pruner, curves in configs:
         result = replay(curves, pruner)
         cut = {r.number for r in result if r.pruned_at}
+        earliest = min((r.pruned_at for r in result if r.number in cut & near), default="-")
         lines.append(f"| {name} | {sum(r.epochs for r in result) / full:.0%} | {len(cut)} | "
-                     f"{len(cut & near)} | {len(cut & near & strong)} | "
+                     f"{len(cut & near)} | {len(cut & near & strong)} | {earliest} | "
                      f"{'yes' if sel.chosen['number'] in cut else 'no'} |")
     return "\n".join(lines) + "\n"
 
@@ -115,8 +120,15 @@ def main() -> None:
             json.dumps(data, separators=(",", ":")))
     out = RESULTS / "pruner.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("# Pruner fairness on real digits curves\n\nMade by `benchmarks/pruner.py`.\n\n"
-                   + compare(data))
+    earlier = json.loads((ROOT / "tests" / "data" / "digits_curves_before_seeding.json").read_text())
+    out.write_text("# Pruner fairness on real digits curves\n\nMade by `benchmarks/pruner.py "
+                   f"--trials {args.trials}`: unpruned trials of the default study (random sampler, "
+                   "30 epochs, EarlyStopping on), replayed through each pruner in the order they ran. "
+                   "Candidates: trials within the selection tolerance of the best val accuracy; "
+                   "strongly regularized: dropout >= 0.35 or a lambda >= 1e-3.\n\n"
+                   "## Curves collected by this run\n\n" + compare(data)
+                   + "\n## An earlier collection, made before trials were seeded per layer\n\n"
+                   "`tests/data/digits_curves_before_seeding.json`\n\n" + compare(earlier))
     print(out.read_text())
 
 

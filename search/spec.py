@@ -208,7 +208,9 @@ _SECTIONS: dict[str, dict[str, Field]] = {
         "pruner_percentile": Field((float,), 90.0, check=lambda v: None if 0 < v < 100
                                    else "must be in (0, 100): the share of trials kept"),
         "pruner_warmup": Field((int,), 10, check=non_negative),
-        "pruner_patience": Field((int,), 0, check=non_negative),
+        # Cut only a trial that has also stopped improving for 2 epochs (PatientPruner): the
+        # percentile alone cut the chosen slow starter (benchmarks/results/pruner.md).
+        "pruner_patience": Field((int,), 2, check=non_negative),
         "gap_weight": Field((float,), 0.5, check=non_negative),
         "max_failures": Field((int,), 5, check=positive),
     },
