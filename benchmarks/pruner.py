@@ -20,27 +20,21 @@ import sys
 import time
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import ROOT, RESULTS
+from _common import RESULTS, ROOT, WORK, default_spec
 
 sys.path.insert(0, str(ROOT))  # the search package
 
 
 def collect(trials: int) -> dict:
-    """Run (or reuse) the unpruned random study and return its curves."""
+    """Run the unpruned random study in a fresh storage and return its curves."""
     from search import commands
     from search.spec import load_spec
     from search.storage import load_study
 
-    work = ROOT / "benchmarks" / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    text = (ROOT / "studies" / "default.toml").read_text()
-    text = (text.replace('name = "default"', 'name = "pruner-curves"')
-            .replace('space = "../spaces/', f'space = "{ROOT.as_posix()}/spaces/')
+    spec_path = default_spec(WORK / "pruner", trials=trials)  # a fresh storage: collected now
+    text = (spec_path.read_text().replace('name = "default"', 'name = "pruner-curves"')
             .replace('sampler = "tpe"', 'sampler = "random"')
             .replace('pruner = "percentile"', 'pruner = "none"'))
-    text = "\n".join(f"trials = {trials}" if line.startswith("trials =") else line
-                     for line in text.splitlines())
-    spec_path = work / "pruner-curves.toml"
     spec_path.write_text(text)
     started = time.perf_counter()
     commands.run_study(spec_path=str(spec_path), progress=False)
