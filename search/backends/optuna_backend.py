@@ -69,13 +69,13 @@ def make_pruner(search: SearchSpec) -> optuna.pruners.BasePruner:
     Strongly regularized models learn slower in the first epochs, and on digits every sane
     setting is still improving at epoch 30, so the median at an early epoch mostly measures
     learning speed. Replaying 48 real unpruned digits trials (benchmarks/pruner.py), Optuna's
-    default ``MedianPruner`` on val accuracy pruned 38 of them, including the trial the
+    default ``MedianPruner`` on val accuracy pruned 41 of them, including the trial the
     selection rule chooses. The default compares the per-epoch objective (what selection looks
     at), never prunes in the first ``pruner_warmup`` epochs, cuts only the bottom
     ``100 - pruner_percentile`` percent at an epoch, and, through ``PatientPruner``, only a
     trial that has also not improved for ``pruner_patience`` epochs: a slow starter that is
     still climbing is left alone. Without the patience the percentile cut the chosen trial and
-    11 of 15 strongly regularized candidates (benchmarks/results/pruner.md).
+    12 of 16 strongly regularized candidates (benchmarks/results/pruner.md).
     """
     if search.pruner == "none":
         return optuna.pruners.NopPruner()
