@@ -136,7 +136,7 @@ def dashboard(study: str, storage: str | None, host: str, port: int) -> int:
     """Replace this process with optuna-dashboard on the study's storage and its artifacts."""
     from .commands import resolve_study
     from .errors import RegsearchError
-    from .report import artifact_dir
+    from .storage import artifact_dir
 
     try:
         _, url = resolve_study(study, storage)

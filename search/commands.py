@@ -207,6 +207,7 @@ def report_study(*, study: str, storage: str | None = None, backend: str | None 
     out = out or sys.stdout
     from . import confirm, report
     from .models import keras_snippet
+    from .storage import artifact_dir
 
     st, spec, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
 
@@ -228,7 +229,7 @@ def report_study(*, study: str, storage: str | None = None, backend: str | None 
     target = report.write_report(out_dir, page)
     _, url = resolve_study(study, storage, backend)
     published = report.publish_to_dashboard(st, baseline, chosen, confirmation, out_dir, figures,
-                                            report.artifact_dir(url))
+                                            artifact_dir(url))
     text = report.terminal_summary(st, baseline, chosen, confirmation, target, figures, published)
     print(text, file=out)
     return {"study": st.study_name, "report": str(target), "figures": figures,

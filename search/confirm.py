@@ -16,7 +16,6 @@ from typing import Any, TextIO
 
 import numpy as np
 import optuna
-import pandas as pd
 
 from . import holdout, records
 from .data import Splits
@@ -131,16 +130,3 @@ def _select_on_means(settings: list[dict[str, Any]], n_val: int,
 def best_setting(confirmation: dict[str, Any]) -> dict[str, Any]:
     """The confirmed best setting's entry (the top-k setting that wins on the means)."""
     return next(s for s in confirmation["settings"] if s["trial"] == confirmation["best"])
-
-
-def table(confirmation: dict[str, Any]) -> pd.DataFrame:
-    """One row per confirmed setting: its params and the mean and std of every figure."""
-    rows = []
-    for s in confirmation["settings"]:
-        row: dict[str, Any] = {"setting": s["label"], **s["params"]}
-        for k in FIGURES:
-            row[f"{k} mean"] = s["mean"][k]
-            row[f"{k} std"] = s["std"][k]
-        row["confirmed best"] = s["trial"] == confirmation["best"]
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("setting")

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .confirm import best_setting
 from .records import METRICS
 from .errors import RegsearchError
 
@@ -46,6 +45,8 @@ def confirmation_block(confirmation: dict[str, Any]) -> dict[str, Any]:
 
     TOML has no null, so the baseline's entry simply has no ``trial`` key.
     """
+    from .confirm import best_setting  # numpy, optuna, the trainer: only when there is one
+
     best = best_setting(confirmation)
     return {
         "seeds": list(confirmation["seeds"]),

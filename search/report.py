@@ -27,6 +27,7 @@ from . import confirm, records
 from .export import write_atomic
 from .records import METRICS, PARAMS
 from .spec import StudySpec
+from .summary import fmt
 
 #: The figures of a report, by file name, with their captions.
 FIGURES = {
@@ -42,17 +43,6 @@ HTML_NAME = "report.html"
 def default_dir(study_name: str) -> Path:
     """Where a study's report goes unless ``-o`` says otherwise."""
     return Path("studies") / "reports" / study_name
-
-
-def artifact_dir(storage_url: str) -> Path:
-    """Where the dashboard's artifacts (the report's figures) live for a storage.
-
-    Beside the SQLite file (``studies/artifacts`` for the default study), else
-    ``studies/artifacts`` in the working folder; ``regsearch dashboard`` serves the same folder.
-    """
-    if storage_url.startswith("sqlite:///") and storage_url != "sqlite:///:memory:":
-        return Path(storage_url[len("sqlite:///"):]).parent / "artifacts"
-    return Path("studies") / "artifacts"
 
 
 def search_seconds(study: optuna.Study) -> float:
@@ -206,12 +196,6 @@ def _optuna_figure(name: str, study: optuna.Study):
 
 # ------------------------------------------------------------------------------------ text
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return "-" if value is None else str(value)
-
-
 def describe_params(params: Mapping[str, Any]) -> str:
     """``dropout 0.31, l2 3.1e-04`` (strengths shown only for the penalty in use)."""
     parts = [f"dropout {params['dropout']:.3g}"]
@@ -291,8 +275,8 @@ def dashboard_note(study: optuna.Study, baseline: dict[str, Any], chosen: dict[s
     ``images`` maps figure file names to the dashboard's URL paths of their artifacts.
     """
     rows = [("trial", "-", str(chosen["trial"]))]
-    rows += [(k, _fmt(baseline["params"][k]), _fmt(chosen["params"][k])) for k in PARAMS]
-    rows += [(k, _fmt(baseline[k]), _fmt(chosen[k])) for k in METRICS]
+    rows += [(k, fmt(baseline["params"][k]), fmt(chosen["params"][k])) for k in PARAMS]
+    rows += [(k, fmt(baseline[k]), fmt(chosen[k])) for k in METRICS]
     n = records.counts(records.trials_frame(study))
     lines = [f"## {study.study_name}: gap {baseline['gap']:+.4f} → {chosen['gap']:+.4f}", "",
              f"{n['trials']} trials ({n['complete']} completed, {n['pruned']} pruned, "
@@ -395,7 +379,7 @@ def _cell(key: str, value: Any) -> str:
     """A table cell that carries its exact value (``data-value``) beside the shown text."""
     exact = json.dumps(value)
     return f'<td data-key="{html.escape(key)}" data-value="{html.escape(exact)}">' \
-           f"{html.escape(_fmt(value))}</td>"
+           f"{html.escape(fmt(value))}</td>"
 
 
 def _headline_html(baseline: dict[str, Any], chosen: dict[str, Any], snippet: str,
@@ -477,7 +461,7 @@ def trials_table(study: optuna.Study) -> str:
     if "duration" in frame.columns:
         frame["seconds"] = frame.pop("duration").dt.total_seconds().round(1)
     return frame.to_html(index=False, na_rep="", border=0, table_id="trials",
-                         classes="sortable", float_format=_fmt)
+                         classes="sortable", float_format=fmt)
 
 
 def render_html(study: optuna.Study, spec: StudySpec, baseline: dict[str, Any],

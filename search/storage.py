@@ -34,16 +34,32 @@ def display_url(url: str) -> str:
         return url
 
 
-def _engine_kwargs(scheme: str, connect_timeout: int) -> dict[str, Any]:
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL; None for another scheme or an in-memory database."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url[len("sqlite:///"):])
+    return None
+
+
+def artifact_dir(storage_url: str) -> Path:
+    """Where the dashboard's artifacts (the report's figures) live for a storage.
+
+    Beside the SQLite file (``studies/artifacts`` for the default study), else
+    ``studies/artifacts`` in the working folder; ``regsearch dashboard`` serves the same folder.
+    """
+    path = sqlite_path(storage_url)
+    return (path.parent if path else Path("studies")) / "artifacts"
+
+
+def _engine_kwargs(scheme: str) -> dict[str, Any]:
     if scheme == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
     # pool_pre_ping: a worker holds its connections for hours; a server restart or a dropped
     # connection must cost a reconnect, not a failed trial.
-    return {"connect_args": {"connect_timeout": connect_timeout}, "pool_pre_ping": True}
+    return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}, "pool_pre_ping": True}
 
 
-def open_storage(url: str, *, workers: WorkersSpec | None = None,
-                 connect_timeout: int = CONNECT_TIMEOUT):
+def open_storage(url: str, *, workers: WorkersSpec | None = None):
     """An ``optuna.storages.RDBStorage`` for ``url``, with heartbeats when ``workers`` is given.
 
     A SQLite file's folder is created and the file put in WAL mode. Raises ``RegsearchError``
@@ -57,9 +73,9 @@ def open_storage(url: str, *, workers: WorkersSpec | None = None,
     if scheme not in STORAGE_SCHEMES:
         raise RegsearchError(f"storage {shown!r}: unknown storage scheme {scheme or '(none)'!r}; "
                              f"allowed: {', '.join(STORAGE_SCHEMES)}")
-    path = url[len("sqlite:///"):] if scheme == "sqlite" else ""
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():  # heartbeats are marked experimental; they are the point
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -70,7 +86,7 @@ def open_storage(url: str, *, workers: WorkersSpec | None = None,
                     optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=workers.max_retry),
             }
             storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=_engine_kwargs(scheme, connect_timeout), **heartbeat)
+                url, engine_kwargs=_engine_kwargs(scheme), **heartbeat)
         if path and path != ":memory:":
             with storage.engine.connect() as connection:  # WAL is stored in the file: once is enough
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -84,7 +100,7 @@ def open_storage(url: str, *, workers: WorkersSpec | None = None,
             raise RegsearchError(f"cannot open the SQLite storage {shown!r}: {reason}") from None
         raise RegsearchError(f"cannot connect to the database server of storage {shown!r}: "
                              f"{reason}. Is the server running, and does it accept connections "
-                             f"from this machine? (waited at most {connect_timeout} s)") from None
+                             f"from this machine? (waited at most {CONNECT_TIMEOUT} s)") from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL
         raise RegsearchError(f"cannot open storage {shown!r}: {type(exc).__name__}: "
                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"

@@ -26,7 +26,7 @@ def format_summary(name: str, baseline: dict[str, Any] | None, chosen: dict[str,
                    counts: dict[str, int]) -> str:
     """The text printed at the end of ``regsearch run`` and by ``regsearch summary``."""
     table = side_by_side(baseline, chosen)
-    shown = table.map(_fmt) if not table.empty else table
+    shown = table.map(fmt) if not table.empty else table
     lines = [f"study {name}", shown.to_string() if not table.empty else "(no results yet)",
              f"trials: {counts['complete']} completed, {counts['pruned']} pruned, "
              f"{counts['failed']} failed"
@@ -58,7 +58,8 @@ def _verdict(baseline: dict[str, Any], chosen: dict[str, Any], tolerance: float)
     return text
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
+    """A table cell: 4 decimals, small numbers in exponent form, None as a dash."""
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
     return "-" if value is None else str(value)

@@ -94,9 +94,9 @@ def fill(study: optuna.Study, spec: StudySpec, splits, *, url: str,
               else optuna_backend.started(study) + extra_trials)
     # What `regsearch worker` fills up to: a short `--trials` run does not shrink the study.
     study.set_user_attr("budget", max(budget, spec.search.trials))
-    if study.trials:
-        study.sampler = optuna_backend.make_sampler(spec.search,
-                                                    sampler_seed(spec.seed, len(study.trials)))
+    n_trials = len(study.get_trials(deepcopy=False))
+    if n_trials:
+        study.sampler = optuna_backend.make_sampler(spec.search, sampler_seed(spec.seed, n_trials))
     beat = spec.workers
     waiting_since: float | None = None
     while True:
@@ -223,7 +223,8 @@ def work(*, name: str, url: str, trials: int | None = None, threads: int | None 
     study = optuna_backend.open_study(spec, name=name,
                                       storage=open_storage(url, workers=spec.workers))
     study.sampler = optuna_backend.make_sampler(
-        spec.search, sampler_seed(spec.seed, len(study.trials), optuna_backend.WORKER))
+        spec.search, sampler_seed(spec.seed, len(study.get_trials(deepcopy=False)),
+                                 optuna_backend.WORKER))
     splits = load_splits(spec.data, spec.seed)
     fail_stale_trials(study)
     budget = int(study.user_attrs.get("budget", spec.search.trials))
