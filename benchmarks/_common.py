@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: where results and working files go, and the default spec.
+"""What the benchmark scripts share: where results and working files go, the default spec, and
+reading back the study a run left.
 
 `make bench-quick` points REGSEARCH_BENCH_RESULTS and REGSEARCH_BENCH_WORK elsewhere, so its
 smoke runs neither overwrite the committed results nor clobber a full run going on beside them.
@@ -7,34 +8,73 @@ smoke runs neither overwrite the committed results nor clobber a full run going 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
 import shutil
+import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(os.environ.get("REGSEARCH_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
 WORK = Path(os.environ.get("REGSEARCH_BENCH_WORK", ROOT / "benchmarks" / "work"))
+DEFAULT = ROOT / "studies" / "default.toml"
+
+sys.path.insert(0, str(ROOT))  # the search package, for every script that imports this module
+
+
+def spec_document(**sections: dict[str, Any]) -> dict[str, Any]:
+    """``studies/default.toml`` as a document, its space by absolute path, and each given section
+    updated with the given keys (a None value leaves the key as shipped)."""
+    doc = tomllib.loads(DEFAULT.read_text())
+    doc["study"]["space"] = str((DEFAULT.parent / doc["study"]["space"]).resolve())
+    for name, values in sections.items():
+        doc.setdefault(name, {}).update({k: v for k, v in values.items() if v is not None})
+    return doc
 
 
 def default_spec(folder: Path, *, trials: int | None = None, epochs: int | None = None,
-                 reuse_model: bool | None = None) -> Path:
-    """``studies/default.toml`` copied into a fresh ``folder`` (so its storage is new), with the
-    space by absolute path and, where given, another budget, epoch count or ``reuse_model``."""
-    text = (ROOT / "studies" / "default.toml").read_text()
-    text = text.replace('space = "../spaces/', f'space = "{(ROOT / "spaces").as_posix()}/')
-    for key, value in (("trials", trials), ("max_epochs", epochs), ("reuse_model", reuse_model)):
-        if value is None:
-            continue
-        shown = str(value).lower() if isinstance(value, bool) else str(value)
-        text, found = re.subn(rf"(?m)^{key} = \w+", f"{key} = {shown}", text)
-        if found != 1:
-            raise SystemExit(f"studies/default.toml has no single `{key} = ...` line to set")
+                 reuse_model: bool | None = None, **sections: dict[str, Any]) -> Path:
+    """The default spec written into a fresh ``folder`` (so its storage is new) as
+    ``default.toml``, with another budget, epoch count or ``reuse_model`` where given and any
+    other section keys changed."""
+    import tomli_w
+
+    search = {"trials": trials, **sections.pop("search", {})}
+    training = {"max_epochs": epochs, "reuse_model": reuse_model, **sections.pop("training", {})}
+    doc = spec_document(search=search, training=training, **sections)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     path = folder / "default.toml"
-    path.write_text(text)
+    path.write_text(tomli_w.dumps(doc))
     return path
+
+
+def study_of(spec_path: Path, backend: str | None = None):
+    """The study a ``regsearch run`` of ``spec_path`` left in the spec's storage."""
+    import optuna
+
+    from search.commands import study_name
+    from search.spec import load_spec
+    from search.storage import load_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = load_spec(spec_path)
+    return load_study(study_name(spec, backend), spec.storage)
+
+
+def write_result(name: str, text: str, data: Any = None) -> Path:
+    """``RESULTS/name.md`` (and ``name.json`` when ``data`` is given), written whole; printed."""
+    from search.export import write_atomic
+
+    if data is not None:
+        write_atomic(RESULTS / f"{name}.json", json.dumps(data, indent=1) + "\n")
+    target = RESULTS / f"{name}.md"
+    write_atomic(target, text)
+    print(text)
+    print(f"written to {target}")
+    return target
 
 
 def budget_parser(description: str) -> argparse.ArgumentParser:

@@ -11,10 +11,8 @@ Writes benchmarks/results/backends.md and backends.json.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -22,16 +20,13 @@ from datetime import date
 from pathlib import Path
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import ROOT, RESULTS, WORK as BENCH_WORK, budget_parser, default_spec
+from _common import ROOT, WORK as BENCH_WORK, budget_parser, default_spec, study_of, write_result
 
-sys.path.insert(0, str(ROOT))  # the search package
 WORK = BENCH_WORK / "backends"
 BACKENDS = {"optuna": "Optuna (TPE + percentile pruner)", "keras-tuner": "Keras Tuner (Hyperband)"}
 
 
 def run(backend: str, spec: Path) -> dict:
-    import optuna
-
     from search import records
 
     started = time.perf_counter()
@@ -39,9 +34,7 @@ def run(backend: str, spec: Path) -> dict:
                     "--no-progress"], cwd=ROOT, check=True, capture_output=True,
                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     wall = time.perf_counter() - started
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    name = "default" if backend == "optuna" else f"default-{backend}"
-    study = optuna.load_study(study_name=name, storage=f"sqlite:///{spec.parent}/regsearch.db")
+    study = study_of(spec, backend)
     return {"backend": backend, "wall_s": wall, **records.counts(records.trials_frame(study)),
             "chosen": study.user_attrs["chosen"] | {"curves": None},
             "baseline": study.user_attrs["baseline"] | {"curves": None}}
@@ -50,7 +43,10 @@ def run(backend: str, spec: Path) -> dict:
 def main() -> None:
     args = budget_parser(__doc__.splitlines()[0]).parse_args()
     spec = default_spec(WORK, trials=args.trials, epochs=args.epochs)
-    budget = int(re.search(r"(?m)^trials = (\d+)", spec.read_text()).group(1))
+    from search.spec import load_spec
+    from search.workers import cpu_count
+
+    budget = load_spec(spec).search.trials
     runs = [run(b, spec) for b in BACKENDS]
 
     def row(label: str, get) -> str:
@@ -83,17 +79,14 @@ def main() -> None:
     result = (
         "# Optuna vs Keras Tuner on the default study, same trial budget\n\n"
         f"`benchmarks/backends.py{' --trials ' + str(args.trials) if args.trials else ''}`, "
-        f"{date.today()}, {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs: one run of "
+        f"{date.today()}, {platform.machine()}, {cpu_count()} CPUs: one run of "
         f"each backend on `studies/default.toml` with its {budget}-trial budget (a copy with its "
         "own storage), back to back in one invocation.\n\n" + table + "\n\n"
         "Hyperband spends its budget mostly on short rungs (1, 3 and 10 epochs, recorded "
         "PRUNED), so few configurations reach the full epoch budget and the selection rule "
         "chooses among those. Its picks rest on far fewer complete runs; `make report` "
         "retrains the top settings with fresh seeds to settle differences this small.\n")
-    out = RESULTS
-    (out / "backends.json").write_text(json.dumps(runs, indent=1) + "\n")
-    (out / "backends.md").write_text(result)
-    print(result)
+    write_result("backends", result, runs)
 
 
 if __name__ == "__main__":

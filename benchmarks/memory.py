@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import ROOT, RESULTS
-
-sys.path.insert(0, str(ROOT))  # the search package
+from _common import DEFAULT, write_result
 MODES = {"reuse": "one compiled model re-armed every trial (the default)",
          "rebuild": "reuse_model = false: build and compile every trial; clear_session, custom "
                     "gradients dropped, gc",
@@ -45,7 +44,6 @@ def rss_mb() -> float:
 def measure(mode: str, trials: int, epochs: int) -> dict:
     """Run ``trials`` trials in this process; RSS and seconds after each."""
     import dataclasses
-    import statistics
 
     import optuna
 
@@ -60,7 +58,7 @@ def measure(mode: str, trials: int, epochs: int) -> dict:
         trainer._drop_custom_gradients = lambda: None  # noqa: SLF001 - the thing measured
     trainer.configure_tensorflow()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = load_spec(ROOT / "studies" / "default.toml")
+    spec = load_spec(DEFAULT)
     spec = dataclasses.replace(spec, training=dataclasses.replace(
         spec.training, max_epochs=epochs, patience=epochs, reuse_model=mode == "reuse"))
 
@@ -139,8 +137,6 @@ def main() -> None:
                               capture_output=True, text=True, check=True)
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
-    import statistics
-
     n = args.trials
     rows = ["| mode | RSS after trial 1 | after trial 10 | after trial " + str(n)
             + " | growth per trial (trials 5-" + str(n) + ") | seconds per trial | fixed cost, "
@@ -186,12 +182,7 @@ def main() -> None:
         *(f"- {run['mode']}: {run['rss_mb']}" for run in runs),
         "",
     ])
-    from search.export import write_atomic
-
-    target = RESULTS / "memory.md"
-    write_atomic(target, text)
-    print(text)
-    print(f"written to {target}")
+    write_result("memory", text)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
 import time
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import ROOT, RESULTS
-
-sys.path.insert(0, str(ROOT))  # the search package
+from _common import DEFAULT, ROOT, write_result
 
 
 def main() -> None:
@@ -40,7 +37,7 @@ def main() -> None:
     trainer.configure_tensorflow()
     import keras
 
-    spec = load_spec(ROOT / "studies" / "default.toml")
+    spec = load_spec(DEFAULT)
     data = spec.data
     if args.data == "mnist":
         data = dataclasses.replace(data, dataset="npz",
@@ -97,10 +94,7 @@ def main() -> None:
               f"{args.epochs} epochs, so the ratios of wall times are ratios per epoch. All "
               "compile with jit_compile=False; Keras' default jit_compile='auto' costs "
               f"{med[runs[3][0]] / med['bare Keras fit']:.2f}x the bare run.\n")
-    out = RESULTS / f"overhead-{args.data}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(text)
+    write_result(f"overhead-{args.data}", text)
 
 
 if __name__ == "__main__":

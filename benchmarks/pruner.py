@@ -16,31 +16,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import RESULTS, ROOT, WORK, default_spec
-
-sys.path.insert(0, str(ROOT))  # the search package
+from _common import DEFAULT, ROOT, WORK, default_spec, study_of, write_result
 
 
 def collect(trials: int) -> dict:
     """Run the unpruned random study in a fresh storage and return its curves."""
     from search import commands
-    from search.spec import load_spec
-    from search.storage import load_study
 
-    spec_path = default_spec(WORK / "pruner", trials=trials)  # a fresh storage: collected now
-    text = (spec_path.read_text().replace('name = "default"', 'name = "pruner-curves"')
-            .replace('sampler = "tpe"', 'sampler = "random"')
-            .replace('pruner = "percentile"', 'pruner = "none"'))
-    spec_path.write_text(text)
+    spec_path = default_spec(WORK / "pruner", trials=trials,  # a fresh storage: collected now
+                             study={"name": "pruner-curves"},
+                             search={"sampler": "random", "pruner": "none"})
     started = time.perf_counter()
     commands.run_study(spec_path=str(spec_path), progress=False)
     print(f"collected in {time.perf_counter() - started:.0f} s")
-    spec = load_spec(spec_path)
-    study = load_study(spec.name, spec.storage)
+    study = study_of(spec_path)
     rows = [{"number": t.number, "params": t.params, "val_accuracy": t.user_attrs["val_accuracy"],
              "gap": t.user_attrs["gap"],
              "score": [round(x, 5) for x in t.user_attrs["curves"]["score"]],
@@ -68,7 +60,7 @@ def compare(data: dict) -> str:
     near = {r["number"] for r in records if r["val_accuracy"] >= sel.best_val_accuracy - sel.tolerance}
     strong = {i for i, t in enumerate(trials) if t["params"]["dropout"] >= 0.35
               or t["params"].get("l1", 0) >= 1e-3 or t["params"].get("l2", 0) >= 1e-3}
-    search = load_spec(ROOT / "studies" / "default.toml").search
+    search = load_spec(DEFAULT).search
     score = [t["score"] for t in trials]
     configs = [
         ("Optuna default: MedianPruner() on val_accuracy", optuna.pruners.MedianPruner(),
@@ -112,18 +104,16 @@ def main() -> None:
     if args.fixture:
         (ROOT / "tests" / "data" / "digits_curves.json").write_text(
             json.dumps(data, separators=(",", ":")))
-    out = RESULTS / "pruner.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
     earlier = json.loads((ROOT / "tests" / "data" / "digits_curves_before_seeding.json").read_text())
-    out.write_text("# Pruner fairness on real digits curves\n\nMade by `benchmarks/pruner.py "
-                   f"--trials {args.trials}`: unpruned trials of the default study (random sampler, "
-                   "30 epochs, EarlyStopping on), replayed through each pruner in the order they ran. "
-                   "Candidates: trials within the selection tolerance of the best val accuracy; "
-                   "strongly regularized: dropout >= 0.35 or a lambda >= 1e-3.\n\n"
-                   "## Curves collected by this run\n\n" + compare(data)
-                   + "\n## An earlier collection, made before trials were seeded per layer\n\n"
-                   "`tests/data/digits_curves_before_seeding.json`\n\n" + compare(earlier))
-    print(out.read_text())
+    text = ("# Pruner fairness on real digits curves\n\nMade by `benchmarks/pruner.py "
+            f"--trials {args.trials}`: unpruned trials of the default study (random sampler, "
+            "30 epochs, EarlyStopping on), replayed through each pruner in the order they ran. "
+            "Candidates: trials within the selection tolerance of the best val accuracy; "
+            "strongly regularized: dropout >= 0.35 or a lambda >= 1e-3.\n\n"
+            "## Curves collected by this run\n\n" + compare(data)
+            + "\n## An earlier collection, made before trials were seeded per layer\n\n"
+            "`tests/data/digits_curves_before_seeding.json`\n\n" + compare(earlier))
+    write_result("pruner", text)
 
 
 if __name__ == "__main__":

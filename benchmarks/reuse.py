@@ -12,8 +12,6 @@ Writes benchmarks/results/reuse.md and reuse.json.
 
 from __future__ import annotations
 
-import os
-import json
 import platform
 import subprocess
 import sys
@@ -21,16 +19,13 @@ import time
 from datetime import date
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import ROOT, RESULTS, WORK as BENCH_WORK, budget_parser, default_spec
+from _common import ROOT, WORK as BENCH_WORK, budget_parser, default_spec, study_of, write_result
 
-sys.path.insert(0, str(ROOT))  # the search package
 WORK = BENCH_WORK / "reuse"
 
 
 def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
     """One ``regsearch run`` in a fresh process; its wall time and what the study holds."""
-    import optuna
-
     from search import records
 
     spec = default_spec(WORK / ("reuse" if reuse else "rebuild"), trials=trials, epochs=epochs,
@@ -39,9 +34,7 @@ def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
     subprocess.run([sys.executable, "-m", "search.cli", "run", str(spec), "--no-progress"],
                    cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - started
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="default",
-                              storage=f"sqlite:///{spec.parent / 'regsearch.db'}")
+    study = study_of(spec)
     frame = records.trials_frame(study)
     trial_seconds = frame["duration"].dt.total_seconds().sum()
     chosen = study.user_attrs["chosen"]
@@ -54,8 +47,8 @@ def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
 def main() -> None:
     args = budget_parser(__doc__.splitlines()[0]).parse_args()
     runs = [run(True, args.trials, args.epochs), run(False, args.trials, args.epochs)]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "reuse.json").write_text(json.dumps(runs, indent=1) + "\n")
+    from search.workers import cpu_count
+
     reuse, rebuild = runs
     same = reuse["values"] == rebuild["values"]
     close = all(a == b or (a is not None and b is not None and abs(a - b) < 1e-6)
@@ -67,7 +60,7 @@ def main() -> None:
     text = (
         "# The default study: reused model vs a model rebuilt every trial\n\n"
         f"`benchmarks/reuse.py{' --trials ' + str(args.trials) if args.trials else ''}`, "
-        f"{date.today()}, {platform.machine()}, {len(os.sched_getaffinity(0))} "
+        f"{date.today()}, {platform.machine()}, {cpu_count()} "
         "CPUs: `regsearch run` on a copy of `studies/default.toml`, once as shipped and once "
         "with `reuse_model = false`, one after the other in fresh processes and storages.\n\n"
         "| mode | whole command | trials' own time | completed / pruned / failed | epochs | "
@@ -81,8 +74,7 @@ def main() -> None:
            ": the two paths do not compute the same thing (tests/test_reuse.py should fail).")
         + " The whole command also trains the baseline and the chosen setting once more for "
         "its test accuracy.\n")
-    (RESULTS / "reuse.md").write_text(text)
-    print(text)
+    write_result("reuse", text, runs)
 
 
 if __name__ == "__main__":

@@ -31,63 +31,50 @@ import io
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import ROOT, RESULTS, WORK as BENCH_WORK
+from _common import ROOT, WORK as BENCH_WORK, default_spec, study_of, write_result
 
-sys.path.insert(0, str(ROOT))  # the search package
 WORK = BENCH_WORK / "search"
 MNIST = ROOT.parent / "shared" / "data" / "mnist10k.npz"
 STRATEGIES = ("regsearch", "random", "grid", "hyperband")
 GRID = [(d, l2) for d in (0.1, 0.2, 0.3, 0.4, 0.5) for l2 in (0.0, 1e-4, 1e-3, 1e-2)]
 
 
-def spec_document(strategy: str, dataset: str, seed: int, trials: int,
-                  epochs: int | None) -> dict:
-    """The default study, changed only where the strategy differs."""
-    doc = tomllib.loads((ROOT / "studies" / "default.toml").read_text())
-    doc["study"].update(name=f"{dataset}-{strategy}-{seed}", seed=seed,
-                        space=str(ROOT / "spaces" / "regularization.toml"))
+def job_spec(folder: Path, strategy: str, dataset: str, seed: int, trials: int,
+             epochs: int | None) -> Path:
+    """The default study in ``folder``, changed only where the strategy differs."""
+    study: dict = {"name": f"{dataset}-{strategy}-{seed}", "seed": seed}
+    search: dict = {"trials": len(GRID) if strategy == "grid" else trials}
+    sections: dict = {}
     if dataset == "mnist":
-        doc["data"].update(dataset="npz", path=str(MNIST))
-    if epochs is not None:
-        doc["training"]["max_epochs"] = epochs
-    search = doc["search"]
-    search["trials"] = len(GRID) if strategy == "grid" else trials
+        sections["data"] = {"dataset": "npz", "path": str(MNIST)}
     if strategy in ("random", "grid"):
         search.update(sampler="random", pruner="none")
     if strategy == "hyperband":
-        doc["study"]["backend"] = "keras-tuner"
+        study["backend"] = "keras-tuner"
         # With 30 epochs, factor 3 trains its first setting fully only at trial 51; factor 4 at
         # trial 29, so a 40-trial budget can complete (and choose) something.
-        doc["keras_tuner"] = {"tuner": "hyperband", "factor": 4, "trials": trials}
-    return doc
+        sections["keras_tuner"] = {"tuner": "hyperband", "factor": 4, "trials": trials}
+    return default_spec(folder, epochs=epochs, study=study, search=search, **sections)
 
 
 def run_job(job: dict) -> dict:
     """One strategy x dataset x seed in this process: run it, read back what it did."""
-    import tomli_w
-
     from search import commands, records, trainer
     from search.backends import optuna_backend
     from search.spec import load_spec
-    from search.storage import load_study
 
     trainer.configure_tensorflow(threads=job["threads"])
-    folder = WORK / job["dataset"] / f"{job['strategy']}-{job['seed']}"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    path = folder / "study.toml"
-    path.write_text(tomli_w.dumps(spec_document(job["strategy"], job["dataset"], job["seed"],
-                                                job["trials"], job["epochs"])))
+    path = job_spec(WORK / job["dataset"] / f"{job['strategy']}-{job['seed']}", job["strategy"],
+                    job["dataset"], job["seed"], job["trials"], job["epochs"])
     spec = load_spec(path)
     if job["strategy"] == "grid":
         study = optuna_backend.open_study(spec)
@@ -97,7 +84,7 @@ def run_job(job: dict) -> dict:
     started = time.perf_counter()
     commands.run_study(spec_path=str(path), progress=False, out=io.StringIO())
     wall = time.perf_counter() - started
-    study = load_study(commands.study_name(spec), spec.storage)
+    study = study_of(path)
     frame = records.trials_frame(study)
     trials = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete),
                     key=lambda t: t.datetime_complete)
@@ -159,13 +146,15 @@ def spread(values: list[float], fmt: str) -> str:
 
 def report(results: list[dict], args: argparse.Namespace) -> str:
     """The Markdown results: per dataset, per strategy medians and spreads, then the targets."""
+    from search.workers import cpu_count, threads_per_worker
+
     lines = [
         "# Search efficiency: strategies at the same trial budget",
         "",
         f"`benchmarks/search.py --seeds {args.seeds} --trials {args.trials} --data "
         f"{' '.join(args.data)}{' --epochs ' + str(args.epochs) if args.epochs else ''} "
-        f"--jobs {args.jobs}`, {date.today()}, {platform.machine()}, {cpus()} CPUs, "
-        f"{args.jobs} jobs at a time with {max(1, cpus() // args.jobs)} TensorFlow thread(s) "
+        f"--jobs {args.jobs}`, {date.today()}, {platform.machine()}, {cpu_count()} CPUs, "
+        f"{args.jobs} jobs at a time with {threads_per_worker(args.jobs)} TensorFlow thread(s) "
         "each. Figures are the median over seeds with the range in brackets. The grid has "
         f"{len(GRID)} settings, so it runs {len(GRID)} trials; the others {args.trials}. "
         "Test accuracy is of the chosen setting retrained with the study's seed "
@@ -184,7 +173,8 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         for r in rows:
             g = grid.get(r["seed"])
             r["to_grid"] = epochs_to_reach(r["order"], g["chosen"]) if g else None
-            r["to_grid_noise"] = epochs_to_reach(r["order"], g["chosen"], tolerance(g)) if g else None
+            r["to_grid_noise"] = (epochs_to_reach(r["order"], g["chosen"], g["tolerance"])
+                                  if g else None)
         lines += [f"## {dataset}", "",
                   "| strategy | trials (complete/pruned/failed) | epochs | search wall s | "
                   "epochs to the grid's answer | ... within noise | chosen val acc | "
@@ -246,7 +236,7 @@ def targets(dataset: str, rows: list[dict]) -> list[str]:
                    f"{sum(1 for _, n, g in noisy if n is not None and n <= g['epochs'] / 3)} of "
                    f"{len(noisy)} seeds (" + "; ".join(
                        f"seed {s}: {n if n is not None else 'never'} vs {g['epochs'] / 3:.0f}, "
-                       f"tolerance {tolerance(g):.4f}" for s, n, g in noisy) + ")")
+                       f"tolerance {g['tolerance']:.4f}" for s, n, g in noisy) + ")")
     if ours:
         med = lambda rs, k: statistics.median(  # noqa: E731
             abs(r["chosen"][k]) if k == "gap" else r["chosen"][k] for r in rs)
@@ -269,27 +259,9 @@ def targets(dataset: str, rows: list[dict]) -> list[str]:
     return out
 
 
-def tolerance(row: dict) -> float:
-    """The selection tolerance a job's study used: recorded in its result, or, for results
-    kept from before it was recorded, read back from the job's storage."""
-    if "tolerance" in row:
-        return row["tolerance"]
-    from search.spec import load_spec
-    from search.storage import load_study
-
-    spec = load_spec(WORK / row["dataset"] / f"{row['strategy']}-{row['seed']}" / "study.toml")
-    row["tolerance"] = load_study(spec.name, spec.storage).user_attrs["chosen"]["selection"][
-        "tolerance"]
-    return row["tolerance"]
-
-
 def describe(params: dict) -> str:
     strengths = " + ".join(f"{k} {params[k]:.1e}" for k in ("l1", "l2") if params.get(k))
     return f"dropout {params['dropout']:.2f}, {strengths or 'no penalty'}"
-
-
-def cpus() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def main() -> None:
@@ -319,7 +291,9 @@ def main() -> None:
     if "mnist" in args.data and "mnist" not in data:
         print(f"skipping mnist: {MNIST} is not there (see ../shared/data/README.md)")
     args.data = data
-    threads = max(1, cpus() // args.jobs)
+    from search.workers import threads_per_worker
+
+    threads = threads_per_worker(args.jobs)
     jobs = [{"dataset": d, "strategy": s, "seed": 777 + i, "trials": args.trials,
              "epochs": args.epochs, "threads": threads}
             for d in data for i in range(args.seeds) for s in args.strategies]
@@ -335,11 +309,7 @@ def main() -> None:
 
 
 def write(results: list[dict], args: argparse.Namespace) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(results, indent=1) + "\n")
-    text = report(results, args)
-    (RESULTS / f"{args.out}.md").write_text(text)
-    print(text)
+    write_result(args.out, report(results, args), results)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _common import ROOT, RESULTS
+from _common import ROOT, write_result
 
 
 def timed(argv: list[str]) -> float:
@@ -50,9 +50,7 @@ def main() -> None:
                       for name in commands)
             + "\nNo TensorFlow, Keras, Optuna or pandas is imported on these paths "
               "(`tests/test_cli.py` checks it); `import tensorflow` alone takes about 7 s here.\n")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "startup.md").write_text(text)
-    print(text)
+    write_result("startup", text)
 
 
 if __name__ == "__main__":

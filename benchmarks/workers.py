@@ -25,21 +25,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 # A script's own folder is on sys.path, so the shared helpers import as a module.
-from _common import ROOT, RESULTS, WORK as BENCH_WORK, default_spec
-
-sys.path.insert(0, str(ROOT))  # the search package
+from _common import ROOT, WORK as BENCH_WORK, default_spec, study_of, write_result
 WORK = BENCH_WORK / "workers"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def load(spec: Path):
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name="default", storage=f"sqlite:///{spec.parent}/regsearch.db")
 
 
 def throughput(workers: int, trials: int, label: str) -> dict:
@@ -49,52 +39,60 @@ def throughput(workers: int, trials: int, label: str) -> dict:
                     str(workers), "--no-progress"], cwd=ROOT, env=ENV, check=True,
                    stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
-    done = [t for t in load(spec).trials if t.state.is_finished()]
-    phase = (max(t.datetime_complete for t in done)
-             - min(t.datetime_start for t in done)).total_seconds()
-    epochs = sum(int(t.user_attrs.get("epochs", 0)) for t in done)
-    states = {s: sum(t.state.name == s for t in done) for s in ("COMPLETE", "PRUNED", "FAIL")}
-    return {"workers": workers, "trials": len(done), "epochs": epochs, "phase_s": phase,
-            "wall_s": wall, "trials_per_hour": 3600 * len(done) / phase,
-            "epochs_per_hour": 3600 * epochs / phase, "states": states}
+    from search import records
+
+    study = study_of(spec)
+    ended = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    phase = (max(t.datetime_complete for t in ended)
+             - min(t.datetime_start for t in ended)).total_seconds()
+    c = records.counts(records.trials_frame(study))
+    done = c["complete"] + c["pruned"] + c["failed"]
+    return {"workers": workers, "trials": done, "epochs": c["epochs"], "phase_s": phase,
+            "wall_s": wall, "trials_per_hour": 3600 * done / phase,
+            "epochs_per_hour": 3600 * c["epochs"] / phase,
+            "states": {"COMPLETE": c["complete"], "PRUNED": c["pruned"], "FAIL": c["failed"]}}
 
 
 def requeue(trials: int) -> dict:
     import optuna
 
+    from search.errors import RegsearchError
+    from search.spec import load_spec
+
     spec = default_spec(WORK / "requeue", trials=trials)
     proc = subprocess.Popen([sys.executable, "-m", "search.cli", "run", str(spec), "--workers",
                              "2", "--no-progress"], cwd=ROOT, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    victim = None
+    study = victim = None
     while victim is None:
         time.sleep(0.1)
-        try:
-            running = load(spec).get_trials(deepcopy=False,
-                                            states=(optuna.trial.TrialState.RUNNING,))
-        except KeyError:
-            continue
+        if study is None:
+            try:
+                study = study_of(spec)
+            except RegsearchError:  # not created yet
+                continue
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         victim = next((t for t in running if t.intermediate_values), None)
     os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
     killed = time.perf_counter()
     seen: dict[str, float] = {}
     while len(seen) < 3 and proc.poll() is None:
         time.sleep(0.2)
-        study = load(spec)
         now = time.perf_counter() - killed
-        if study.trials[victim.number].state.name == "FAIL":
+        trials = study.get_trials(deepcopy=False)
+        if trials[victim.number].state.name == "FAIL":
             seen.setdefault("failed", now)
-        retry = next((t for t in study.trials
+        retry = next((t for t in trials
                       if t.system_attrs.get("failed_trial") == victim.number), None)
         if retry is not None:
             seen.setdefault("queued", now)
             if retry.state.name != "WAITING":
                 seen.setdefault("running", now)
     proc.wait()
-    spec_doc = load(spec).user_attrs["spec"]["workers"]
+    beat = load_spec(spec).workers
     return {"trial": victim.number, "epochs_reported": len(victim.intermediate_values),
-            **seen, "heartbeat_interval": spec_doc["heartbeat_interval"],
-            "grace_period": spec_doc["grace_period"]}
+            **seen, "heartbeat_interval": beat.heartbeat_interval,
+            "grace_period": beat.grace_period}
 
 
 def main() -> None:
@@ -113,7 +111,9 @@ def main() -> None:
     def mean(w: int, key: str) -> float:
         return sum(r[key] for r in per[w]) / len(per[w])
 
-    cpus = len(os.sched_getaffinity(0))
+    from search.workers import cpu_count
+
+    cpus = cpu_count()
     rows = ["| workers | run | trials (complete/pruned/failed) | epochs | trial phase | "
             "trials per hour | epochs per hour | whole command |", "|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(runs):
@@ -157,12 +157,7 @@ def main() -> None:
             "the surviving worker.",
             "",
         ]
-    from search.export import write_atomic
-
-    target = RESULTS / "workers.md"
-    write_atomic(target, "\n".join(lines))
-    print("\n".join(lines))
-    print(f"written to {target}")
+    write_result("workers", "\n".join(lines))
 
 
 if __name__ == "__main__":
