@@ -63,8 +63,8 @@ def write_figures(study: optuna.Study, baseline: dict[str, Any], chosen: dict[st
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = records.completed(records.trials_frame(study))
-    sel = records.selection(study)
+    frame = records.trials_frame(study)
+    done, sel = records.completed(frame), records.selection(study, frame)
     drawers = {
         "curves.png": lambda: _curves(baseline, chosen),
         "pareto.png": lambda: _pareto(done, baseline, chosen, sel),
