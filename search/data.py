@@ -1,24 +1,75 @@
-"""Datasets and the train / validation / test split.
+"""Datasets, the train / validation / test split and the feature scaling.
 
-Data is loaded once per study, flattened to float32 features in [0, 1]-ish scale with integer
-labels, and split stratified with the study's seed. The search only ever receives the train and
-validation parts; ``Splits.test`` is read to report the baseline and the chosen setting.
+Data is loaded once per study: checked (every row labelled, features numeric, missing values
+refused or dropped as ``data.missing`` says), flattened to float32 features with labels
+0..k-1, split stratified with the study's seed, and scaled by a ``Scaling`` fitted on the
+training part only, so validation and test figures never leak into the model's input. The
+search only ever receives the train and validation parts; ``Splits.test`` is read to report
+the baseline and the chosen setting.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .errors import RegsearchError
 from .spec import DataSpec
 
+METHODS = ("standard", "minmax", "range", "none")
+IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist")
+
+
+@dataclass(frozen=True, eq=False)
+class Scaling:
+    """A fitted feature scaling: ``scaled = (x - offset) / scale``, one value per feature.
+
+    This form is what ``keras.layers.Normalization(mean=offset, variance=scale**2)`` computes,
+    so an exported model can take raw features. ``requested`` is the spec's
+    ``data.scaling`` (maybe "auto"), ``method`` the one applied.
+    """
+
+    requested: str
+    method: str
+    offset: np.ndarray
+    scale: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("offset", "scale"):
+            values = np.array(getattr(self, name), dtype="float32").reshape(-1)
+            values.flags.writeable = False
+            object.__setattr__(self, name, values)
+        if self.offset.shape != self.scale.shape:
+            raise ValueError(f"offset has {self.offset.size} values but scale {self.scale.size}")
+
+    @classmethod
+    def identity(cls, n_features: int, requested: str = "none") -> Scaling:
+        """No scaling: the features as they are."""
+        return cls(requested, "none", np.zeros(n_features), np.ones(n_features))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Scale features (rows of ``n_features`` values) as fitted; float32."""
+        return (np.asarray(x, dtype="float32") - self.offset) / self.scale
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, for study attributes and exports."""
+        return {"method": self.method, "requested": self.requested,
+                "offset": [float(v) for v in self.offset], "scale": [float(v) for v in self.scale]}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Scaling:
+        """The inverse of ``to_dict``."""
+        return cls(doc["requested"], doc["method"], np.asarray(doc["offset"]),
+                   np.asarray(doc["scale"]))
+
 
 @dataclass(frozen=True)
 class Splits:
-    """Stratified splits of one dataset, fixed by the seed."""
+    """Stratified splits of one dataset, fixed by the seed; ``x_*`` are scaled by ``scaling``."""
 
     name: str
     x_train: np.ndarray
@@ -28,6 +79,7 @@ class Splits:
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int
+    scaling: Scaling
 
     @property
     def n_features(self) -> int:
@@ -36,18 +88,42 @@ class Splits:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
+    def scaled(self, scaling: Scaling) -> Splits:
+        """These (unscaled) splits with ``scaling`` applied to every part."""
+        if self.scaling.method != "none":
+            raise ValueError(f"splits are already scaled ({self.scaling.method})")
+        return replace(self, x_train=scaling.transform(self.x_train),
+                       x_val=scaling.transform(self.x_val), x_test=scaling.transform(self.x_test),
+                       scaling=scaling)
+
+
+def load_splits(spec: DataSpec, seed: int) -> Splits:
+    """Load the dataset once, split it stratified and seeded, scale it as fitted on train."""
+    x, y = load_arrays(spec)
+    raw = split(x, y, spec, seed)
+    return raw.scaled(fit_scaling(raw.x_train, scaling_method(spec, x), spec.scaling))
+
+
+def load_raw_splits(spec: DataSpec, seed: int) -> Splits:
+    """The same splits as ``load_splits`` with the features unscaled (``scaling.method`` is
+    "none"): the input of an exported model that scales inside itself."""
+    return split(*load_arrays(spec), spec, seed)
+
 
 def load_arrays(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The whole dataset as (features, labels), before splitting."""
+    """The whole dataset as (features, labels) in the file's shape and dtype, before splitting.
+
+    Every label is present; rows with a missing feature are refused or dropped (``missing``).
+    """
     if spec.dataset == "digits":
         from sklearn.datasets import load_digits
 
         bunch = load_digits()
         return bunch.data, bunch.target
     if spec.dataset == "npz":
-        return _load_npz(Path(spec.path), spec.x_key, spec.y_key)
-    if spec.dataset == "csv":
-        return _load_csv(Path(spec.path), spec.label_column)
+        return _load_npz(Path(spec.path), spec)
+    if spec.dataset in ("csv", "parquet"):
+        return _load_table(Path(spec.path), spec)
     if spec.dataset in ("mnist", "fashion_mnist"):
         # Keras downloads these once into $KERAS_HOME/datasets and reads the cached file after.
         import keras
@@ -62,69 +138,229 @@ def load_arrays(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
     raise RegsearchError(f"unknown dataset {spec.dataset!r}")
 
 
-def _load_npz(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
+def _load_npz(path: Path, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
     try:
+        with path.open("rb") as f:
+            is_zip = f.read(2) == b"PK"
+        if not is_zip:  # np.load also reads .npy and pickles; only a zip archive is an .npz
+            raise RegsearchError(f"{path}: not an NPZ file (data.path): dataset = 'npz' reads a "
+                                 "zip archive as numpy.savez writes it; for a CSV file use "
+                                 "dataset = 'csv'")
         with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in (x_key, y_key) if k not in f.files]
+            missing = [k for k in (spec.x_key, spec.y_key) if k not in f.files]
             if missing:
                 raise RegsearchError(f"{path}: no array named {missing[0]!r} (data.x_key / "
                                      f"data.y_key); the file holds {', '.join(f.files)}")
-            return f[x_key], f[y_key]
+            x, y = f[spec.x_key], f[spec.y_key]
     except (OSError, ValueError) as exc:
         raise RegsearchError(f"{path}: cannot read as .npz (data.path): {exc}") from None
+    if x.ndim == 0 or y.shape != (len(x),):
+        raise RegsearchError(f"{path}: {spec.y_key!r} must hold one label per row of "
+                             f"{spec.x_key!r} (shape {x.shape}), got shape {y.shape}")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise RegsearchError(f"{path}: {spec.x_key!r} must hold numbers (data.x_key), got "
+                             f"dtype {x.dtype}")
+    unlabelled = np.flatnonzero(pd.isna(y))
+    if unlabelled.size:
+        raise RegsearchError(f"{path}: missing (NaN) labels at {spec.y_key}[i] for i = "
+                             f"{_some(unlabelled)} (0-based, data.y_key); every row needs a "
+                             "label: fix or remove those rows")
+    if not np.issubdtype(x.dtype, np.floating):
+        return x, y
+    gaps = np.isnan(x.reshape(len(x), -1))
+    rows = gaps.any(axis=1)
+    if rows.any():
+        if spec.missing == "error":
+            raise _missing_features(path, int(rows.sum()),
+                                    [f"{spec.x_key}[:, {i}]" for i in np.flatnonzero(gaps.any(0))])
+        x, y = x[~rows], y[~rows]
+    return x, y
 
 
-def _load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
-    import pandas as pd
-
+def _load_table(path: Path, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """A CSV or Parquet file read by pandas: one row per sample, features and a label column."""
+    kind = {"csv": "CSV", "parquet": "Parquet"}[spec.dataset]
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise RegsearchError(f"{path}: cannot read as CSV (data.path): {exc}") from None
-    if label_column not in frame.columns:
-        raise RegsearchError(f"{path}: no column {label_column!r} (data.label_column); columns: "
+        frame = pd.read_csv(path) if spec.dataset == "csv" else pd.read_parquet(path)
+    except FileNotFoundError:
+        raise RegsearchError(f"{path}: cannot read as {kind} (data.path): no such file") from None
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these too
+        raise RegsearchError(f"{path}: cannot read as {kind} (data.path): {exc}") from None
+    label = spec.label_column
+    if label not in frame.columns:
+        raise RegsearchError(f"{path}: no column {label!r} (data.label_column); columns: "
                              f"{', '.join(map(str, frame.columns))}")
-    features = frame.drop(columns=[label_column])
+    if frame.empty:
+        raise RegsearchError(f"{path}: has no data rows, only the columns "
+                             f"{', '.join(map(str, frame.columns))} (data.path)")
+    features = frame.drop(columns=[label])
+    if features.columns.empty:
+        raise RegsearchError(f"{path}: no feature columns besides the label {label!r}")
     non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
+        # Encoding is the user's choice (one-hot, ordinal, embeddings) and would have to travel
+        # with the exported model; regsearch does not guess it.
         raise RegsearchError(f"{path}: feature columns must be numeric; not numeric: "
-                             f"{', '.join(map(str, non_numeric))}")
-    return features.to_numpy(), frame[label_column].to_numpy()
+                             f"{', '.join(map(str, non_numeric))}; encode them as numbers "
+                             "(one-hot, e.g. pandas.get_dummies) before")
+    unlabelled = np.flatnonzero(frame[label].isna().to_numpy())
+    if unlabelled.size:
+        header = ", not counting the header" if spec.dataset == "csv" else ""
+        raise RegsearchError(f"{path}: missing label (data.label_column = {label!r}) in data rows "
+                             f"{_some(unlabelled + 1)} (1-based{header}); every row needs a "
+                             "label: fix or remove those rows")
+    gaps = features.isna()
+    rows = gaps.any(axis=1).to_numpy()
+    if rows.any():
+        if spec.missing == "error":
+            raise _missing_features(path, int(rows.sum()),
+                                    list(map(str, features.columns[gaps.any().to_numpy()])))
+        frame, features = frame[~rows], features[~rows]
+    return features.to_numpy(), frame[label].to_numpy()
 
 
-def prepare(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Flatten features to float32 scaled into [0, 1] by the largest magnitude, labels to 0..k-1."""
+def _missing_features(path: Path, n_rows: int, columns: list[str]) -> RegsearchError:
+    # No imputation: a median filled in here could not be reproduced by the exported model.
+    return RegsearchError(f"{path}: missing (NaN or empty) feature values in {_rows(n_rows)}, "
+                          f"in columns {', '.join(columns)} (data.missing = 'error'); fill them "
+                          "in the file, or set data.missing = 'drop' to leave those rows out")
+
+
+def _rows(n: int) -> str:
+    return "1 row" if n == 1 else f"{n} rows"
+
+
+def _some(values: np.ndarray, shown: int = 5) -> str:
+    """The first few of ``values`` for a message, and how many more there are."""
+    head = ", ".join(str(int(v)) for v in values[:shown])
+    return head if len(values) <= shown else f"{head} and {len(values) - shown} more"
+
+
+def prepare(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flatten features to float32 (unscaled) and encode labels as 0..k-1.
+
+    Returns (features, labels, classes) where ``classes[i]`` is the file's label for class i.
+    """
     if len(x) != len(y):
         raise RegsearchError(f"{where}: {len(x)} samples but {len(y)} labels")
     if len(x) == 0:
-        raise RegsearchError(f"{where}: the dataset is empty")
+        raise RegsearchError(f"{where}: the dataset has no rows")
     x = np.asarray(x).reshape(len(x), -1).astype("float32")
-    if not np.isfinite(x).all():
-        raise RegsearchError(f"{where}: features contain NaN or infinite values")
-    peak = float(np.abs(x).max())
-    if peak > 1.0:
-        x /= peak
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=0))
+    if bad.size:
+        raise RegsearchError(f"{where}: features contain infinite values (or values too large "
+                             f"for float32), in features {_some(bad)} (0-based, flattened)")
     classes, y = np.unique(np.asarray(y), return_inverse=True)
     if len(classes) < 2:
         raise RegsearchError(f"{where}: need at least 2 classes, found {len(classes)}")
-    return x, y.astype("int32"), len(classes)
+    return x, y.astype("int32"), classes
 
 
-def load_splits(spec: DataSpec, seed: int) -> Splits:
-    """Load the dataset once and split it train / validation / test, stratified, seeded."""
+def split(x: np.ndarray, y: np.ndarray, spec: DataSpec, seed: int) -> Splits:
+    """Prepare the whole dataset and split it train / validation / test, stratified, seeded.
+
+    The result is unscaled (``scaling.method`` is "none").
+    """
+    where = spec.path or spec.dataset
+    x, y, classes = prepare(x, y, where)
+    try:
+        train, val, test = _split_rows(y, spec, seed)
+    except ValueError:
+        raise RegsearchError(_too_small(y, classes, spec, seed, where)) from None
+    return Splits(where, x[train], y[train], x[val], y[val], x[test], y[test], len(classes),
+                  Scaling.identity(x.shape[1]))
+
+
+def _split_rows(y: np.ndarray, spec: DataSpec, seed: int) -> tuple[np.ndarray, ...]:
+    """Row numbers of train, validation and test: the ``limit`` subsample, then test, then
+    validation, each stratified with ``random_state=seed`` (this order and these calls keep
+    every stored study's splits)."""
     from sklearn.model_selection import train_test_split
 
-    where = spec.path or spec.dataset
-    x, y, n_classes = prepare(*load_arrays(spec), where=where)
+    rows = np.arange(len(y))
     if spec.limit and spec.limit < len(y):
-        x, _, y, _ = train_test_split(x, y, train_size=spec.limit, stratify=y, random_state=seed)
-    try:
-        x_rest, x_test, y_rest, y_test = train_test_split(
-            x, y, test_size=spec.test, stratify=y, random_state=seed)
-        x_train, x_val, y_train, y_val = train_test_split(
-            x_rest, y_rest, test_size=spec.validation / (1 - spec.test), stratify=y_rest,
-            random_state=seed)
-    except ValueError as exc:
-        raise RegsearchError(f"{where}: cannot split stratified ({exc}); use more data or "
-                             "smaller data.validation / data.test") from None
-    return Splits(where, x_train, y_train, x_val, y_val, x_test, y_test, n_classes)
+        rows, _ = train_test_split(rows, train_size=spec.limit, stratify=y, random_state=seed)
+    rest, test = train_test_split(rows, test_size=spec.test, stratify=y[rows], random_state=seed)
+    train, val = train_test_split(rest, test_size=spec.validation / (1 - spec.test),
+                                  stratify=y[rest], random_state=seed)
+    return train, val, test
+
+
+def _too_small(y: np.ndarray, classes: np.ndarray, spec: DataSpec, seed: int, where: str) -> str:
+    """Why the stratified split failed, and the smallest size that works."""
+    n, k = len(y), len(classes)
+    need = "train, validation and test each need a row of every class"
+    if spec.limit and spec.limit < n:
+        if n - spec.limit < k:
+            return (f"{where}: data.limit = {spec.limit} leaves {_rows(n - spec.limit)} of "
+                    f"{n} out, fewer than the {k} classes a stratified subsample needs; use "
+                    f"data.limit = 0 (all rows) or at most {n - k}")
+        for limit in range(max(_min_rows(k, spec), spec.limit + 1), n - k + 1):
+            try:
+                _split_rows(y, replace(spec, limit=limit), seed)
+            except ValueError:
+                continue
+            return (f"{where}: data.limit = {spec.limit} is too small for a stratified split "
+                    f"of {k} classes: {need}; use data.limit = {limit} at least")
+    counts = np.bincount(y, minlength=k)
+    if counts.min() < 3:
+        return (f"{where}: class {classes[counts.argmin()]} has only {_rows(counts.min())}; a "
+                f"stratified split needs at least 3 rows of every class ({need})")
+    return (f"{where}: {n} rows are too few for a stratified split of {k} classes with "
+            f"data.validation = {spec.validation} and data.test = {spec.test}: {need}, so at "
+            f"least {_min_rows(k, spec)} rows")
+
+
+def _min_rows(k: int, spec: DataSpec) -> int:
+    """The fewest rows whose test, validation and train parts, sized as scikit-learn sizes
+    them (the held-out part rounded up), each hold ``k`` rows."""
+    n = 3 * k
+    while True:
+        n_test = int(np.ceil(spec.test * n))
+        n_val = int(np.ceil(spec.validation / (1 - spec.test) * (n - n_test)))
+        if min(n_test, n_val, n - n_test - n_val) >= k:
+            return n
+        n += 1
+
+
+def scaling_method(spec: DataSpec, x: np.ndarray) -> str:
+    """The method ``data.scaling`` names; "auto" is one range for images (pixels share a
+    scale) and per-feature standardization for tabular data.
+
+    ``x`` is the dataset as loaded: an NPZ with 3+ dimensions or integer values is images.
+    """
+    if spec.scaling != "auto":
+        return spec.scaling
+    if spec.dataset in IMAGE_DATASETS:
+        return "range"
+    if spec.dataset == "npz" and (x.ndim >= 3 or np.issubdtype(x.dtype, np.integer)):
+        return "range"
+    return "standard"
+
+
+def fit_scaling(x_train: np.ndarray, method: str, requested: str | None = None) -> Scaling:
+    """Fit ``method`` on the training features (n, n_features) with scikit-learn's scalers.
+
+    standard: per feature, mean and standard deviation (StandardScaler; a constant feature
+    gets scale 1). minmax: per feature, min and range to [0, 1] (MinMaxScaler). range: one min
+    and range over all values, as for pixels. none: unchanged.
+    """
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    x = np.asarray(x_train, dtype="float64")
+    n_features = x.shape[1]
+    if method == "standard":
+        fitted = StandardScaler().fit(x)
+        offset, scale = fitted.mean_, fitted.scale_
+    elif method == "minmax":
+        fitted = MinMaxScaler().fit(x)
+        offset, scale = fitted.data_min_, 1 / fitted.scale_
+    elif method == "range":
+        fitted = MinMaxScaler().fit(x.reshape(-1, 1))
+        offset = np.full(n_features, fitted.data_min_[0])
+        scale = np.full(n_features, 1 / fitted.scale_[0])
+    elif method == "none":
+        offset, scale = np.zeros(n_features), np.ones(n_features)
+    else:
+        raise ValueError(f"unknown scaling method {method!r}; allowed: {', '.join(METHODS)}")
+    return Scaling(requested or method, method, offset, scale)

@@ -17,7 +17,9 @@ from ._schema import Field, non_negative, one_of, open_unit, positive, read_tabl
 from .errors import Problem, SpecError
 from .space import Space, load_space, space_from_dict
 
-DATASETS = ("digits", "npz", "csv", "mnist", "fashion_mnist")
+DATASETS = ("digits", "npz", "csv", "parquet", "mnist", "fashion_mnist")
+SCALINGS = ("auto", "standard", "minmax", "range", "none")
+MISSING = ("error", "drop")
 BACKENDS = ("optuna", "keras-tuner")
 SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("median", "percentile", "none")
@@ -29,6 +31,10 @@ DEFAULT_STORAGE = "sqlite:///studies/regsearch.db"
 
 @dataclass(frozen=True)
 class DataSpec:
+    """Where the data comes from and how it is split and scaled (search/data.py).
+    ``scaling`` is fitted on the training part only; ``missing`` says what a row with a missing
+    feature value gets: an error, or left out before splitting."""
+
     dataset: str
     path: str | None
     x_key: str
@@ -37,6 +43,8 @@ class DataSpec:
     validation: float
     test: float
     limit: int
+    scaling: str = "auto"
+    missing: str = "error"
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,8 @@ _SECTIONS: dict[str, dict[str, Field]] = {
         "validation": Field((float,), 0.2, check=open_unit),
         "test": Field((float,), 0.2, check=open_unit),
         "limit": Field((int,), 0, check=non_negative),
+        "scaling": Field((str,), "auto", check=one_of(*SCALINGS)),
+        "missing": Field((str,), "error", check=one_of(*MISSING)),
     },
     "model": {
         "hidden": Field((list,), [50, 50]),
@@ -274,7 +284,7 @@ def spec_from_dict(doc: Any, path: str | Path) -> StudySpec:
         problems.append(Problem("model.hidden", f"must be a non-empty array of positive integers, "
                                                 f"got {hidden!r}"))
     data = v["data"]
-    if data.get("dataset") in ("npz", "csv") and not data.get("path"):
+    if data.get("dataset") in ("npz", "csv", "parquet") and not data.get("path"):
         problems.append(Problem("data.path", f"is required for dataset = {data['dataset']!r} "
                                              "(a file path, relative to this spec)"))
     if "validation" in data and "test" in data and data["validation"] + data["test"] >= 0.9:

@@ -69,8 +69,8 @@ BAD_SPECS = [
     ("missing space file", "SPACE=nowhere.toml",
      "study.space: bad space file {dir}/nowhere.toml: space file not found"),
     ("unknown dataset", '[data]\ndataset = "imagenet"\n',
-     "data.dataset: must be one of 'digits', 'npz', 'csv', 'mnist', 'fashion_mnist', "
-     "got 'imagenet'"),
+     "data.dataset: must be one of 'digits', 'npz', 'csv', 'parquet', 'mnist', "
+     "'fashion_mnist', got 'imagenet'"),
     ("unknown backend", 'HEAD+backend = "ray"\n',
      "study.backend: must be one of 'optuna', 'keras-tuner', got 'ray'"),
     ("unknown sampler", '[search]\nsampler = "grid"\n',
