@@ -4,9 +4,12 @@ The trainer knows nothing of Optuna or Keras Tuner. It takes plain params and an
 ``report(step, value) -> bool`` that answers "stop now?"; each backend adapts its library to
 that. What it measures:
 
-* every epoch, train accuracy **with dropout off** (the model called in inference mode on a fixed
-  sample of the train split), validation accuracy, the gap and the objective ``score``; these go
-  into Keras' logs so EarlyStopping and Keras Tuner can monitor ``score`` like any metric;
+* every epoch, after setting the BatchNormalization statistics exactly over the train split
+  (``search/batchnorm.py``: with a few optimizer steps an epoch the moving averages are far
+  off), validation accuracy and loss, train accuracy **with dropout off** (the model called in
+  inference mode on a fixed sample of the train split), the gap and the objective ``score``;
+  these go into Keras' logs so EarlyStopping and Keras Tuner can monitor ``score`` like any
+  metric, and EarlyStopping's restored weights carry the statistics of their epoch;
 * after training, on the weights EarlyStopping restored (the best-``score`` epoch), train and
   validation accuracy by ``evaluate`` on the whole splits. Keras' own ``history['accuracy']`` is
   taken with dropout and penalties active, averaged over a changing model, so it is never used.
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .batchnorm import has_batch_norm, set_population_statistics
 from .errors import TrialFailure
 from .models import build_model, compile_model, effective_params
 from .objective import score
@@ -82,17 +86,23 @@ def configure_tensorflow(threads: int | None = None) -> None:
             pass
 
 
-def _epoch_metrics_callback(x_sample, y_sample, gap_weight: float, report: Report | None,
-                            max_epochs: int):
+def _epoch_metrics_callback(x_train, x_sample, y_sample, x_val, y_val, gap_weight: float,
+                            report: Report | None, max_epochs: int):
     import keras
 
     class EpochMetrics(keras.callbacks.Callback):
-        """Adds dropout-off train accuracy, gap and score to the logs; asks ``report`` to stop."""
+        """Measures the epoch in inference mode and adds it to the logs; asks ``report`` to stop.
+
+        BatchNormalization statistics are first set exactly over the training split
+        (``search/batchnorm.py``), so validation accuracy is measured here rather than by
+        Keras' own validation pass, which would use the lagging moving averages. Then the
+        dropout-off train accuracy, the gap and the score.
+        """
 
         def __init__(self) -> None:
             super().__init__()
-            self.x = keras.ops.convert_to_tensor(x_sample)
             self.pruned_at: int | None = None
+            self.batch_norm: bool | None = None
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             _interrupt.check()
@@ -101,17 +111,40 @@ def _epoch_metrics_callback(x_sample, y_sample, gap_weight: float, report: Repor
             if loss is None or not math.isfinite(loss):
                 self.model.stop_training = True
                 raise TrialFailure(f"non-finite training loss ({loss}) at epoch {epoch + 1}")
-            probs = keras.ops.convert_to_numpy(self.model(self.x, training=False))
-            train_acc = float(np.mean(probs.argmax(axis=1) == y_sample))
-            gap = train_acc - float(logs["val_accuracy"])
+            if self.batch_norm is None:
+                self.batch_norm = has_batch_norm(self.model)
+            if self.batch_norm:
+                set_population_statistics(self.model, x_train)
+            val_probs = _predict(self.model, x_val)
+            logs["val_loss"] = _loss(self.model, y_val, val_probs)
+            logs["val_accuracy"] = float(np.mean(val_probs.argmax(axis=1) == y_val))
+            train_acc = float(np.mean(_predict(self.model, x_sample).argmax(axis=1) == y_sample))
+            gap = train_acc - logs["val_accuracy"]
             logs["train_accuracy"] = train_acc
             logs["gap"] = gap
-            logs["score"] = score(float(logs["val_accuracy"]), gap, gap_weight)
+            logs["score"] = score(logs["val_accuracy"], gap, gap_weight)
             if report is not None and report(epoch, logs["score"]) and epoch + 1 < max_epochs:
                 self.pruned_at = epoch + 1
                 self.model.stop_training = True
 
     return EpochMetrics()
+
+
+def _predict(model, x: np.ndarray, rows: int = 4096) -> np.ndarray:
+    """Inference-mode outputs, in chunks so a large split does not become one huge tensor."""
+    import keras
+
+    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + rows], training=False))
+                           for i in range(0, len(x), rows)])
+
+
+def _loss(model, y: np.ndarray, probs: np.ndarray) -> float:
+    """The compiled loss as ``evaluate`` reports it: cross-entropy plus the penalties."""
+    import keras
+
+    cross = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+    return float(keras.ops.convert_to_numpy(cross)) + sum(
+        float(keras.ops.convert_to_numpy(penalty)) for penalty in model.losses)
 
 
 class _Interrupt:
@@ -177,14 +210,13 @@ def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val:
     n = min(training.train_eval_samples, len(y_train))
     idx = np.sort(rng.choice(len(y_train), size=n, replace=False)) if n < len(y_train) \
         else np.arange(len(y_train))
-    epoch_metrics = _epoch_metrics_callback(x_train[idx], y_train[idx], gap_weight, report,
-                                            training.max_epochs)
+    epoch_metrics = _epoch_metrics_callback(x_train, x_train[idx], y_train[idx], x_val, y_val,
+                                            gap_weight, report, training.max_epochs)
     stopper = keras.callbacks.EarlyStopping(monitor="score", mode="max",
                                             patience=training.patience,
                                             restore_best_weights=True)
     with _interrupt:
-        history = model.fit(x_train, y_train, validation_data=(x_val, y_val),
-                            batch_size=training.batch_size, epochs=training.max_epochs,
+        history = model.fit(x_train, y_train, batch_size=training.batch_size, epochs=training.max_epochs,
                             verbose=0, callbacks=[epoch_metrics, stopper, *(callbacks or [])])
     curves = {k: [float(v) for v in history.history.get(k, [])] for k in CURVES}
     epochs = len(curves["loss"])
