@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run N worker processes on this machine, sharing its cores "
                           "(default 1: in this process)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--allow-no-learning", action="store_true",
+                     help="search even when the unregularized baseline is within noise of "
+                          "always answering the most common class (normally the run stops)")
 
     work = sub.add_parser("worker", help="join an existing study and run its trials",
                           description="Join a study that `regsearch run` created (on this or "
@@ -59,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--storage", metavar="URL", help="storage URL when STUDY is a name")
     exp.add_argument("--backend", choices=("optuna", "keras-tuner"),
                      help="which backend's study of a spec file (default: the spec's)")
+    exp.add_argument("--force", action="store_true",
+                     help="export even a study whose baseline learns nothing (with a warning)")
 
     rep = sub.add_parser("report", help="write an HTML report with figures and a confirmed best",
                          description="Retrain the top settings and the baseline with fresh seeds, "
@@ -99,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             from .commands import run_study
 
             run_study(spec_path=args.spec, trials=args.trials, backend=args.backend,
-                      workers=args.workers, progress=not args.no_progress)
+                      workers=args.workers, progress=not args.no_progress,
+                      allow_no_learning=args.allow_no_learning)
         elif args.command == "worker":
             from .commands import run_worker
 
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             from .commands import export_study
 
             export_study(study=args.study, storage=args.storage, backend=args.backend,
-                         output=args.output, fmt=args.format)
+                         output=args.output, fmt=args.format, force=args.force)
         elif args.command == "report":
             from .commands import report_study
 

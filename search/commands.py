@@ -35,10 +35,15 @@ def resolve_study(study: str, storage: str | None,
 
 
 def run_study(*, spec_path: str, trials: int | None = None, backend: str | None = None,
-              workers: int = 1, progress: bool = True,
+              workers: int = 1, progress: bool = True, allow_no_learning: bool = False,
               out: TextIO | None = None) -> dict[str, Any]:
     """``regsearch run``: run or continue a study with ``workers`` processes, then print and
-    return its summary."""
+    return its summary.
+
+    When the baseline does not beat the majority class by more than noise (``search/guard.py``)
+    the run stops before any trial, unless ``allow_no_learning``; a study that has no trial yet
+    is then removed, so fixing the data and running again starts clean.
+    """
     out = out or sys.stdout
     spec = load_spec(spec_path)
     if backend is not None:
@@ -71,6 +76,7 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     study = _open_backend_study(spec)
     study.set_user_attr("data_sizes", splits.sizes())
     study.set_user_attr("data_shape", [splits.n_features, splits.n_classes])
+    study.set_user_attr("data_scaling", splits.scaling.to_dict())
     print(f"study {study.study_name} ({spec.backend}) in {display_url(spec.storage)}", file=out)
     print(f"data {splits.name}: {splits.sizes()}; training the unregularized baseline...",
           file=out)
@@ -80,6 +86,7 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
         raise RegsearchError(f"the unregularized baseline could not be trained ({exc}): the "
                              "[training] settings do not work even without regularization"
                              ) from None
+    _check_learning(study, spec.storage, splits, baseline, allow_no_learning, out)
     try:
         if spec.backend == "keras-tuner":
             from .backends import keras_tuner_backend
@@ -100,6 +107,29 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     text = _summary(study, baseline, chosen)
     print(text, file=out)
     return {"study": study.study_name, "baseline": baseline, "chosen": chosen}
+
+
+def _check_learning(study, url: str, splits, baseline: dict[str, Any], allow: bool,
+                    out: TextIO) -> None:
+    """Record the study's no-learning guard; stop before the budget is spent when it fires."""
+    import optuna
+
+    from .guard import ALLOW_FLAG, LearningGuard
+
+    guard = LearningGuard.of(splits.y_val, baseline["val_accuracy"])
+    study.set_user_attr("majority_rate", guard.majority_rate)
+    study.set_user_attr("guard", guard.to_dict())
+    if not guard.fires:
+        return
+    if allow:
+        print(f"warning: {guard.message()}; searching anyway ({ALLOW_FLAG})", file=out)
+        return
+    kept = "the study keeps its trials"
+    if not study.get_trials(deepcopy=False):
+        optuna.delete_study(study_name=study.study_name, storage=url)
+        kept = "nothing was searched and the study was not kept"
+    raise RegsearchError(f"{guard.message()}. Stopped before the search: {kept}; pass "
+                         f"{ALLOW_FLAG} to search anyway")
 
 
 def run_worker(*, study: str, storage: str | None = None, trials: int | None = None,
@@ -129,10 +159,13 @@ def _open_backend_study(spec: StudySpec):
 
 def _summary(study, baseline, chosen) -> str:
     from . import records
+    from .guard import stored
     from .summary import format_summary
 
-    return format_summary(study.study_name, baseline, chosen,
-                          records.counts(records.trials_frame(study)))
+    frame = records.trials_frame(study)
+    return format_summary(study.study_name, baseline, chosen, records.counts(frame),
+                          guard=stored(study.user_attrs),
+                          scaling=study.user_attrs.get("data_scaling"))
 
 
 def load_results(*, study: str, storage: str | None = None, backend: str | None = None):
@@ -165,28 +198,40 @@ def load_results(*, study: str, storage: str | None = None, backend: str | None 
 
 
 def export_study(*, study: str, storage: str | None = None, backend: str | None = None,
-                 output: str | None = None, fmt: str | None = None,
+                 output: str | None = None, fmt: str | None = None, force: bool = False,
                  out: TextIO | None = None) -> dict[str, Any]:
-    """``regsearch export``: write the chosen setting, print where and the Keras snippet."""
+    """``regsearch export``: write the chosen setting, print where and the Keras snippet.
+
+    A study whose baseline learns nothing (``search/guard.py``) has no setting worth reusing:
+    it is refused unless ``force``, and then written with the warning in it.
+    """
     out = out or sys.stdout
     from .confirm import current
     from .export import FORMATS, build_export, dumps, write_atomic
-    from .models import keras_snippet
+    from .guard import stored
 
     if fmt is None:
         fmt = Path(output).suffix.lstrip(".") if output and Path(output).suffix else "json"
     if fmt not in FORMATS:
         raise RegsearchError(f"--format: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
     st, spec, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
+    guard = stored(st.user_attrs)
+    warning = guard.message() if guard is not None and guard.fires else None
+    if warning and not force:
+        raise RegsearchError(f"study {st.study_name!r}: {warning}. Its chosen setting is noise, "
+                             "not a regularization worth reusing, so nothing was written; pass "
+                             "--force to export it anyway")
     sizes = st.user_attrs.get("data_sizes", {})
-    n_features, n_classes = _shape(st, spec)
-    snippet = keras_snippet(chosen["params"], n_features, n_classes, spec.model)
+    snippet = study_snippet(st, spec, chosen["params"])
     confirmation = current(st, spec)  # only if it still covers the study's top settings
     document = build_export(st.study_name, st.user_attrs.get("backend", "optuna"), chosen,
-                            baseline, st.user_attrs["spec"], snippet, confirmation)
+                            baseline, st.user_attrs["spec"], snippet, confirmation,
+                            warning=warning)
     text = dumps(document, fmt)
     target = output or f"studies/exports/{st.study_name}.{fmt}"
     write_atomic(target, text)
+    if warning:
+        print(f"WARNING: {warning}", file=out)
     print(f"exported trial {chosen['trial']} of study {st.study_name} to {target}", file=out)
     print(f"  val accuracy {chosen['val_accuracy']:.4f}, test accuracy "
           f"{chosen['test_accuracy']:.4f}, gap {chosen['gap']:+.4f} "
@@ -200,13 +245,23 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
     return document
 
 
+def study_snippet(study, spec: StudySpec, params: dict[str, Any]) -> str:
+    """The Keras snippet for ``params`` on this study's data, scaling and training settings."""
+    from .snippet import keras_snippet
+
+    n_features, n_classes = _shape(study, spec)
+    return keras_snippet(
+        params, n_features=n_features, n_classes=n_classes, model=spec.model,
+        training=spec.training, gap_weight=spec.search.gap_weight, seed=spec.seed,
+        scaling=study.user_attrs.get("data_scaling"))
+
+
 def report_study(*, study: str, storage: str | None = None, backend: str | None = None,
                  output: str | None = None, out: TextIO | None = None) -> dict[str, Any]:
     """``regsearch report``: confirm the top settings, write the HTML report and its figures,
     put the headline in the dashboard, and print a short summary."""
     out = out or sys.stdout
     from . import confirm, report
-    from .models import keras_snippet
     from .storage import artifact_dir
 
     st, spec, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
@@ -224,7 +279,7 @@ def report_study(*, study: str, storage: str | None = None, backend: str | None 
     confirmation = confirm.ensure_confirmation(st, spec, splits, out=out)
     out_dir = Path(output) if output else report.default_dir(st.study_name)
     figures = report.write_figures(st, baseline, chosen, out_dir)
-    snippet = keras_snippet(chosen["params"], *_shape(st, spec), spec.model)
+    snippet = study_snippet(st, spec, chosen["params"])
     page = report.render_html(st, spec, baseline, chosen, confirmation, snippet, out_dir, figures)
     target = report.write_report(out_dir, page)
     _, url = resolve_study(study, storage, backend)

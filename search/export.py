@@ -16,14 +16,17 @@ FORMATS = ("json", "toml")
 
 def build_export(study_name: str, backend: str, chosen: dict[str, Any], baseline: dict[str, Any],
                  spec_document: dict[str, Any], snippet: str,
-                 confirmation: dict[str, Any] | None = None) -> dict[str, Any]:
+                 confirmation: dict[str, Any] | None = None,
+                 warning: str | None = None) -> dict[str, Any]:
     """The exported document (plain data, TOML- and JSON-safe).
 
     ``confirmation`` (from ``regsearch report``) adds the seeds-averaged figures of the top
-    settings and which of them wins on the means.
+    settings and which of them wins on the means; ``warning`` (the no-learning guard's, for an
+    export that was forced) comes first, so nobody reuses the setting unwarned.
     """
     sel = chosen["selection"]
     document = {
+        **({"warning": warning} if warning else {}),
         "study": study_name,
         "backend": backend,
         "trial": chosen["trial"],

@@ -2,7 +2,7 @@
 
 The lecture-notes MLP: for each hidden width, Dense(relu) -> BatchNormalization -> Dropout, then
 Dense(classes, softmax); the penalty sits on every Dense kernel. The same function builds the
-unregularized baseline (dropout 0, regularizer "none") and the snippet users paste.
+unregularized baseline (dropout 0, regularizer "none"); ``search/snippet.py`` writes it as code.
 """
 
 from __future__ import annotations
@@ -88,22 +88,3 @@ def build_model(params: dict[str, Any], n_features: int, n_classes: int, spec: M
         n_classes, activation="softmax", kernel_regularizer=penalty(),
         kernel_initializer=keras.initializers.GlorotUniform(seed=dense_seeds[-1])))
     return keras.Sequential([layer for layer in layers if layer is not None])
-
-
-def keras_snippet(params: dict[str, Any], n_features: int, n_classes: int, spec: ModelSpec) -> str:
-    """Ready-to-paste Keras code that builds the same model as ``build_model``."""
-    p = effective_params(params)
-    reg = ("None" if p["regularizer"] == "none"
-           else f"keras.regularizers.L1L2(l1={p['l1']:.6g}, l2={p['l2']:.6g})")
-    lines = ["import keras", "", "model = keras.Sequential([",
-             f"    keras.Input(shape=({n_features},)),"]
-    for units in spec.hidden:
-        lines.append(f"    keras.layers.Dense({units}, activation=\"relu\", kernel_regularizer={reg}),")
-        if spec.batch_norm:
-            lines.append("    keras.layers.BatchNormalization(),")
-        if p["dropout"] > 0:
-            lines.append(f"    keras.layers.Dropout(rate={p['dropout']:.6g}),")
-    lines.append(f"    keras.layers.Dense({n_classes}, activation=\"softmax\", "
-                 f"kernel_regularizer={reg}),")
-    lines.append("])")
-    return "\n".join(lines)

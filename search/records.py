@@ -41,12 +41,16 @@ def completed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def counts(frame: pd.DataFrame) -> dict[str, int]:
-    """Trials by state, and the epochs spent over all of them."""
+    """Trials by state, the epochs spent over all of them, and how many trials sat at the
+    majority-class level (``learns_nothing``, ``search/guard.py``)."""
     states = frame["state"].value_counts() if not frame.empty else pd.Series(dtype=int)
     epochs = int(frame["epochs"].fillna(0).sum()) if "epochs" in frame.columns else 0
+    flagged = (int(frame["learns_nothing"].eq(True).sum())
+               if "learns_nothing" in frame.columns else 0)
     return {"trials": int(len(frame)), "complete": int(states.get("COMPLETE", 0)),
             "pruned": int(states.get("PRUNED", 0)), "failed": int(states.get("FAIL", 0)),
-            "running": int(states.get("RUNNING", 0)), "epochs": epochs}
+            "running": int(states.get("RUNNING", 0)), "epochs": epochs,
+            "learns_nothing": flagged}
 
 
 def stored_spec(study: optuna.Study) -> StudySpec:

@@ -27,7 +27,8 @@ from . import confirm, records
 from .export import write_atomic
 from .records import METRICS, PARAMS
 from .spec import StudySpec
-from .summary import fmt
+from .guard import stored
+from .summary import fmt, scaling_line
 
 #: The figures of a report, by file name, with their captions.
 FIGURES = {
@@ -38,6 +39,12 @@ FIGURES = {
     "history.png": "Optimization history (Optuna)",
 }
 HTML_NAME = "report.html"
+
+
+def warning(study: optuna.Study) -> str | None:
+    """The no-learning guard's warning when it fired for this study (``search/guard.py``)."""
+    guard = stored(study.user_attrs)
+    return guard.message() if guard is not None and guard.fires else None
 
 
 def default_dir(study_name: str) -> Path:
@@ -245,7 +252,10 @@ def terminal_summary(study: optuna.Study, baseline: dict[str, Any], chosen: dict
     """The short text ``regsearch report`` prints."""
     c = records.counts(records.trials_frame(study))
     lines = [
+        *([f"WARNING: {warning(study)}"] if warning(study) else []),
         f"report for study {study.study_name}: {target}",
+        *([f"  {scaling_line(study.user_attrs['data_scaling'])}"]
+          if "data_scaling" in study.user_attrs else []),
         f"  {c['trials']} trials ({c['complete']} completed, {c['pruned']} pruned, "
         f"{c['failed']} failed)",
         f"  gap {baseline['gap']:+.4f} -> {chosen['gap']:+.4f} (baseline -> chosen trial "
@@ -279,6 +289,7 @@ def dashboard_note(study: optuna.Study, baseline: dict[str, Any], chosen: dict[s
     rows += [(k, fmt(baseline[k]), fmt(chosen[k])) for k in METRICS]
     n = records.counts(records.trials_frame(study))
     lines = [f"## {study.study_name}: gap {baseline['gap']:+.4f} → {chosen['gap']:+.4f}", "",
+             *([f"**Warning:** {warning(study)}.", ""] if warning(study) else []),
              f"{n['trials']} trials ({n['complete']} completed, {n['pruned']} pruned, "
              f"{n['failed']} failed). The selection rule, not Optuna's best objective value, "
              f"picks the chosen trial.", "",
@@ -507,6 +518,11 @@ def render_html(study: optuna.Study, spec: StudySpec, baseline: dict[str, Any],
     ]
     body = "".join(f'<section id="{sid}"><h2>{title}</h2>{content}</section>'
                    for sid, title, content in sections)
+    alarm = warning(study)
+    if alarm:
+        body = f'<p class="warn" id="no-learning">Warning: {html.escape(alarm)}.</p>' + body
+    scaling = study.user_attrs.get("data_scaling")
+    scaled = f" {html.escape(scaling_line(scaling))}." if scaling else ""
     name = html.escape(study.study_name)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -517,7 +533,7 @@ def render_html(study: optuna.Study, spec: StudySpec, baseline: dict[str, Any],
             f"{c['epochs']} epochs), backend {html.escape(study.user_attrs.get('backend', '?'))}, "
             f"data {html.escape(spec.data.dataset)} ("
             f"{', '.join(f'{k} {v}' for k, v in sizes.items())}); "
-            f"generated {generated}.</p>{body}<script>{_SORT_JS}</script></body></html>\n")
+            f"generated {generated}.{scaled}</p>{body}<script>{_SORT_JS}</script></body></html>\n")
 
 
 def write_report(out_dir: Path, page: str) -> Path:

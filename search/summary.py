@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from .guard import LearningGuard
 from .records import METRICS, PARAMS
 
 
@@ -23,15 +24,27 @@ def side_by_side(baseline: dict[str, Any] | None, chosen: dict[str, Any] | None)
 
 
 def format_summary(name: str, baseline: dict[str, Any] | None, chosen: dict[str, Any] | None,
-                   counts: dict[str, int]) -> str:
-    """The text printed at the end of ``regsearch run`` and by ``regsearch summary``."""
+                   counts: dict[str, int], *, guard: LearningGuard | None = None,
+                   scaling: dict[str, Any] | None = None) -> str:
+    """The text printed at the end of ``regsearch run`` and by ``regsearch summary``.
+
+    ``guard`` (the study's no-learning check) puts its warning first when it fires;
+    ``scaling`` (the study's ``data_scaling``) says how the features were scaled.
+    """
     table = side_by_side(baseline, chosen)
     shown = table.map(fmt) if not table.empty else table
-    lines = [f"study {name}", shown.to_string() if not table.empty else "(no results yet)",
-             f"trials: {counts['complete']} completed, {counts['pruned']} pruned, "
-             f"{counts['failed']} failed"
-             + (f", {counts['running']} running" if counts.get("running") else "")
-             + f"; {counts['epochs']} epochs in total"]
+    lines = [f"study {name}"]
+    if guard is not None and guard.fires:
+        lines.append(f"WARNING: {guard.message()}")
+    if scaling is not None:
+        lines.append(scaling_line(scaling))
+    lines += [shown.to_string() if not table.empty else "(no results yet)",
+              f"trials: {counts['complete']} completed, {counts['pruned']} pruned, "
+              f"{counts['failed']} failed"
+              + (f", {counts['running']} running" if counts.get("running") else "")
+              + f"; {counts['epochs']} epochs in total"
+              + (f"; {counts['learns_nothing']} at the majority-class level (learns_nothing)"
+                 if counts.get("learns_nothing") else "")]
     if chosen is not None:
         sel = chosen["selection"]
         lines.append(f"selection: {sel['rule']}; tolerance {sel['tolerance']:.4f} "
@@ -44,6 +57,16 @@ def format_summary(name: str, baseline: dict[str, Any] | None, chosen: dict[str,
     else:
         lines.append("no completed trial yet: nothing to choose")
     return "\n".join(lines)
+
+
+def scaling_line(scaling: dict[str, Any]) -> str:
+    """How the features were scaled, in one line (the study's ``data_scaling`` attribute)."""
+    method, requested = scaling.get("method", "?"), scaling.get("requested", "?")
+    how = {"standard": "per-feature standardization", "minmax": "per-feature min-max to [0, 1]",
+           "range": "one range for all features (pixels)", "none": "none"}.get(method, method)
+    chosen_by = f", chosen by scaling = {requested!r}" if requested != method else ""
+    return (f"data scaling: {method} ({how}{chosen_by}), fitted on the training split only"
+            if method != "none" else "data scaling: none (features used as they are)")
 
 
 def _verdict(baseline: dict[str, Any], chosen: dict[str, Any], tolerance: float) -> str:

@@ -13,13 +13,14 @@ from pathlib import Path
 from .conftest import ROOT
 
 ORDER = [
-    "errors", "_schema", "space", "spec", "data", "models", "reuse", "objective", "trainer",
+    "errors", "_schema", "space", "spec", "data", "models", "snippet", "reuse", "batchnorm",
+    "objective", "guard", "trainer",
     "pruning", "storage", "backends.optuna_backend", "backends.keras_tuner_backend", "records",
     "holdout", "confirm", "summary", "export", "report", "workers", "commands", "cli",
 ]
 HEAVY = {"tensorflow", "keras", "keras_tuner", "optuna", "optuna_dashboard", "pandas", "sklearn",
          "matplotlib"}
-LIGHT = {"errors", "_schema", "space", "spec", "objective", "cli"}  # on the --help path
+LIGHT = {"errors", "_schema", "space", "spec", "objective", "guard", "cli"}  # on the --help path
 
 
 def modules() -> dict[str, Path]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from ..errors import RegsearchError
+from ..guard import floor_for
 from ..space import Choice, Float, Space
 from ..spec import StudySpec
 from .optuna_backend import WORKER, distribution, user_attrs
@@ -128,8 +129,10 @@ def copied_ids(study: optuna.Study) -> set[str]:
 
 
 def copy_trial(study: optuna.Study, space: Space, kt_trial: kt.engine.trial.Trial,
-               ran: Ran | None, max_epochs: int) -> None:
-    """Add one finished Keras Tuner trial to the Optuna study, once (keyed by its trial id)."""
+               ran: Ran | None, max_epochs: int, floor: float) -> None:
+    """Add one finished Keras Tuner trial to the Optuna study, once (keyed by its trial id).
+
+    ``floor`` is the validation split's no-learning threshold (``guard.floor_for``)."""
     import keras_tuner as kt
 
     if kt_trial.trial_id in copied_ids(study):
@@ -142,7 +145,7 @@ def copy_trial(study: optuna.Study, space: Space, kt_trial: kt.engine.trial.Tria
     value = None
     result = ran.result if ran else None
     if kt_trial.status == kt.engine.trial.TrialStatus.COMPLETED and result is not None:
-        attrs.update(user_attrs(result))
+        attrs.update(user_attrs(result, floor))
         values = dict(enumerate(result.curves["score"]))
         if budget >= max_epochs:
             state, value = optuna.trial.TrialState.COMPLETE, result.score
@@ -193,6 +196,7 @@ def run(study: optuna.Study, spec: StudySpec, splits: Splits, *,
 
     max_epochs = spec.keras_tuner.max_epochs or spec.training.max_epochs
     space = spec.space
+    floor = floor_for(splits.y_val)
 
     class SharedTrainerTuner(kt.Tuner):
         """A Keras Tuner whose trials are trained by regsearch's trainer."""
@@ -224,7 +228,8 @@ def run(study: optuna.Study, spec: StudySpec, splits: Splits, *,
         def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
             # Copy first: if the process dies in between, Keras Tuner re-runs the trial on
             # resume and the copy is not made twice.
-            copy_trial(study, space, trial, self.ran.pop(trial.trial_id, None), max_epochs)
+            copy_trial(study, space, trial, self.ran.pop(trial.trial_id, None), max_epochs,
+                       floor)
             super().on_trial_end(trial)
             if self.bar is not None:
                 self.bar.update(1)

@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 
 from ..errors import RegsearchError, TrialFailure
+from ..guard import floor_for, learns_nothing
 from ..space import Choice, Float, Param, Space
 from ..spec import SearchSpec, StudySpec
 
@@ -109,15 +110,17 @@ def open_study(spec: StudySpec, *, name: str | None = None, backend: str = "optu
     return study
 
 
-def user_attrs(result) -> dict[str, Any]:
-    """The user attributes every backend stores for a ``TrainResult`` (figures and curves)."""
-    return {**result.metrics(),
+def user_attrs(result, floor: float) -> dict[str, Any]:
+    """The user attributes every backend stores for a ``TrainResult``: figures, curves, and
+    ``learns_nothing`` when its validation accuracy is at the majority-class ``floor``
+    (``guard.floor_for``)."""
+    return {**result.metrics(), "learns_nothing": learns_nothing(result.val_accuracy, floor),
             "curves": {k: [round(x, 6) for x in v] for k, v in result.curves.items()}}
 
 
-def record(trial: optuna.trial.Trial, result) -> None:
+def record(trial: optuna.trial.Trial, result, floor: float) -> None:
     """Write a ``TrainResult`` onto the trial as user attributes (dashboard, records, export)."""
-    for key, value in user_attrs(result).items():
+    for key, value in user_attrs(result, floor).items():
         trial.set_user_attr(key, value)
 
 
@@ -146,6 +149,8 @@ def make_objective(spec: StudySpec, splits) -> Callable[[optuna.trial.Trial], fl
     """The objective: sample, train with pruning, record; prune or return the score."""
     from .. import trainer
 
+    floor = floor_for(splits.y_val)
+
     def objective(trial: optuna.trial.Trial) -> float:
         trial.set_user_attr("worker", WORKER)
         params = suggest(trial, spec.space)
@@ -167,7 +172,7 @@ def make_objective(spec: StudySpec, splits) -> Callable[[optuna.trial.Trial], fl
             raise
         finally:
             trainer.release()
-        record(trial, result)
+        record(trial, result, floor)
         if result.stopped == "pruned":
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs}")
         return result.score

@@ -1,0 +1,108 @@
+"""The exported Keras snippet reproduces the trial: pasted into a fresh process and trained on the
+study's split (features as they are in the data file), it gets the trial's figures back within
+noise, because it carries the fitted scaling, the exact BatchNormalization statistics, the
+optimizer, batch size, epochs and early stopping."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from search.cli import main
+from search.data import load_raw_splits
+from search.models import build_model
+from search.snippet import keras_snippet
+from search.spec import load_spec
+
+from .test_guard import tabular_csv, tabular_spec
+
+RUN_SNIPPET = textwrap.dedent("""\
+    import json, os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import numpy as np
+    data = np.load(sys.argv[1])
+    x_train, y_train, x_val, y_val = (data[k] for k in ("x_train", "y_train", "x_val", "y_val"))
+    exec(open(sys.argv[2]).read())
+    figures = {k: float(model.evaluate(x, y, verbose=0)[1])
+               for k, x, y in (("train_accuracy", x_train, y_train),
+                               ("val_accuracy", x_val, y_val))}
+    print(json.dumps(figures))
+""")
+
+
+@pytest.mark.parametrize("params", [
+    {"dropout": 0.25, "regularizer": "l2", "l2": 3e-4},
+    {"dropout": 0.1, "regularizer": "none"},
+    {},
+])
+def test_snippet_builds_the_same_model(params, tiny_spec):
+    spec = load_spec(tiny_spec(epochs=1))
+    namespace: dict = {"x_train": np.zeros((4, 64), "float32"), "y_train": np.arange(4),
+                       "x_val": np.zeros((4, 64), "float32"), "y_val": np.arange(4)}
+    scaling = {"method": "range", "offset": [0.0] * 64, "scale": [16.0] * 64}
+    code = keras_snippet(params, n_features=64, n_classes=10, model=spec.model,
+                         training=spec.training, gap_weight=0.5, seed=3, scaling=scaling)
+    exec(code, namespace)  # noqa: S102 - our own generated code
+    pasted, built = namespace["model"], build_model(params, 64, 10, spec.model)
+    assert isinstance(pasted.layers[0], keras.layers.Rescaling)
+    assert pasted.layers[0].scale == pytest.approx(1 / 16)
+    assert [type(x).__name__ for x in pasted.layers[1:]] == [type(x).__name__
+                                                            for x in built.layers]
+    for a, b in zip(pasted.layers[1:], built.layers):
+        ca, cb = a.get_config(), b.get_config()
+        ca.pop("name"), cb.pop("name")
+        # The builder seeds kernels and dropout masks from the trial's seed (so the reused model
+        # can repeat a fresh one); a pasted model draws its own: the only allowed difference.
+        for config in (ca, cb):
+            config.pop("seed", None)
+            if "kernel_initializer" in config:
+                config["kernel_initializer"]["config"].pop("seed")
+        assert ca == cb
+
+
+def _study_and_split(kind: str, tmp_path: Path, tiny_spec) -> tuple[Path, Path]:
+    if kind == "digits":
+        spec = tiny_spec(name="snip", trials=2, epochs=20)
+    else:
+        spec = tabular_spec(tmp_path, tabular_csv(tmp_path / "tab.csv"), name="snip", trials=2)
+    loaded = load_spec(spec)
+    raw = load_raw_splits(loaded.data, loaded.seed)
+    arrays = tmp_path / "split.npz"
+    np.savez(arrays, x_train=raw.x_train, y_train=raw.y_train, x_val=raw.x_val, y_val=raw.y_val)
+    return spec, arrays
+
+
+@pytest.mark.parametrize("kind", ["digits", "tabular"])
+def test_exported_snippet_reproduces_the_trial_in_a_fresh_process(kind, tmp_path, tiny_spec,
+                                                                   capsys):
+    spec, arrays = _study_and_split(kind, tmp_path, tiny_spec)
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    target = tmp_path / "best.json"
+    assert main(["export", str(spec), "-o", str(target)]) == 0
+    capsys.readouterr()
+    document = json.loads(target.read_text())
+    snippet = tmp_path / "snippet.py"
+    snippet.write_text(document["keras_snippet"])
+    layer = "Rescaling" if kind == "digits" else "Normalization"
+    assert f"keras.layers.{layer}(" in document["keras_snippet"]
+    runner = tmp_path / "run_snippet.py"
+    runner.write_text(RUN_SNIPPET)
+    done = subprocess.run([sys.executable, str(runner), str(arrays), str(snippet)],
+                          capture_output=True, text=True, timeout=600, check=True)
+    pasted = json.loads(done.stdout.strip().splitlines()[-1])
+    with np.load(arrays) as split:
+        sizes = {"train_accuracy": len(split["y_train"]), "val_accuracy": len(split["y_val"])}
+    for key, n in sizes.items():
+        # Two independent runs of one setting differ by sqrt(2) binomial standard errors;
+        # within noise is twice that, plus one sample.
+        p = document["metrics"][key]
+        noise = 2 * math.sqrt(2 * p * (1 - p) / n) + 1 / n
+        assert abs(pasted[key] - p) <= noise, (key, pasted, document["metrics"])
