@@ -62,6 +62,21 @@ class TrainingSpec:
     patience: int
     train_eval_samples: int
     reuse_model: bool
+    min_steps: int = 300
+
+    def schedule(self, n_train: int) -> tuple[int, int]:
+        """``(epochs, start)`` for a train split of ``n_train`` rows: EarlyStopping acts from
+        epoch ``start`` on, once ``min_steps`` optimizer steps are done, and training runs
+        ``max_epochs``, or ``start + patience`` epochs where that is more.
+
+        Convergence is a matter of optimizer steps, not epochs: at batch 100, 30 epochs of a
+        178-row table are 60 steps, and EarlyStopping cut such runs at 26 steps with the model
+        still at 0.81 validation accuracy where a longer fit reaches 0.97
+        (benchmarks/results/tabular.md).
+        """
+        steps = max(1, -(-n_train // self.batch_size))
+        start = -(-self.min_steps // steps)
+        return (max(self.max_epochs, start + self.patience) if start else self.max_epochs), start
 
 
 @dataclass(frozen=True)
@@ -208,6 +223,8 @@ _SECTIONS: dict[str, dict[str, Field]] = {
         "train_eval_samples": Field((int,), 2000, check=positive),
         # One compiled model per worker, re-armed each trial (search/reuse.py); false rebuilds.
         "reuse_model": Field((bool,), True),
+        # EarlyStopping waits for this many optimizer steps (TrainingSpec.schedule).
+        "min_steps": Field((int,), 300, check=non_negative),
     },
     "search": {
         "trials": Field((int,), 40, check=positive),

@@ -210,13 +210,14 @@ def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val:
     n = min(training.train_eval_samples, len(y_train))
     idx = np.sort(rng.choice(len(y_train), size=n, replace=False)) if n < len(y_train) \
         else np.arange(len(y_train))
+    max_epochs, start = training.schedule(len(y_train))
     epoch_metrics = _epoch_metrics_callback(x_train, x_train[idx], y_train[idx], x_val, y_val,
-                                            gap_weight, report, training.max_epochs)
+                                            gap_weight, report, max_epochs)
     stopper = keras.callbacks.EarlyStopping(monitor="score", mode="max",
                                             patience=training.patience,
-                                            restore_best_weights=True)
+                                            restore_best_weights=True, start_from_epoch=start)
     with _interrupt:
-        history = model.fit(x_train, y_train, batch_size=training.batch_size, epochs=training.max_epochs,
+        history = model.fit(x_train, y_train, batch_size=training.batch_size, epochs=max_epochs,
                             verbose=0, callbacks=[epoch_metrics, stopper, *(callbacks or [])])
     curves = {k: [float(v) for v in history.history.get(k, [])] for k in CURVES}
     epochs = len(curves["loss"])
@@ -226,7 +227,7 @@ def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val:
         raise TrialFailure("non-finite figures after training")
     gap = train_acc - val_acc
     stopped = ("pruned" if epoch_metrics.pruned_at is not None
-               else "early_stopping" if epochs < training.max_epochs else "max_epochs")
+               else "early_stopping" if epochs < max_epochs else "max_epochs")
     result = TrainResult(
         params=effective_params(params), train_accuracy=train_acc, val_accuracy=val_acc, gap=gap,
         score=score(val_acc, gap, gap_weight), train_loss=train_loss, val_loss=val_loss,

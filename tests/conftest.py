@@ -18,6 +18,7 @@ seed = 3
 [training]
 max_epochs = {epochs}
 patience = 3
+min_steps = 0
 
 [search]
 trials = {trials}

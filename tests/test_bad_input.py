@@ -62,7 +62,7 @@ BAD_SPECS = [
     ("malformed TOML", "[search\ntrials = 3\n", "malformed TOML: Expected ']' at the end of a "
                                                  "table declaration (at line 5, column 8)"),
     ("unknown key", "[training]\nepochs = 3\n",
-     "training.epochs: unknown key; allowed keys: batch_size, learning_rate, max_epochs, "
+     "training.epochs: unknown key; allowed keys: batch_size, learning_rate, max_epochs, min_steps, "
      "optimizer, patience, reuse_model, train_eval_samples"),
     ("wrong type", '[training]\nbatch_size = "100"\n',
      "training.batch_size: must be an integer, got string '100'"),

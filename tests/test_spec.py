@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from search.errors import SpecError
@@ -127,3 +129,14 @@ def test_relative_sqlite_storage_is_taken_from_the_spec_folder(tmp_path):
     path = tmp_path / "study.toml"
     path.write_text(HEAD + 'storage = "sqlite:///db/s.db"\n')
     assert load_spec(path).storage == f"sqlite:///{tmp_path / 'db' / 's.db'}"
+
+
+def test_schedule_waits_for_min_steps_before_early_stopping():
+    from search.spec import TrainingSpec
+
+    t = TrainingSpec(optimizer="adam", learning_rate=1e-3, batch_size=100, max_epochs=30,
+                     patience=6, train_eval_samples=2000, reuse_model=True, min_steps=300)
+    assert t.schedule(106) == (156, 150)     # 2 steps an epoch: 150 epochs, then the patience
+    assert t.schedule(1078) == (34, 28)      # digits: 11 steps an epoch
+    assert t.schedule(7000) == (30, 5)       # the MNIST sample: max_epochs already suffices
+    assert dataclasses.replace(t, min_steps=0).schedule(106) == (30, 0)

@@ -23,8 +23,9 @@ def setup():
 
 
 def fit(setup, params, **training):
+    """Train on digits; EarlyStopping may act from the first epoch unless ``min_steps`` says."""
     spec, d = setup
-    t = dataclasses.replace(spec.training, **training)
+    t = dataclasses.replace(spec.training, **{"min_steps": 0, **training})
     return trainer.fit(params, d.x_train, d.y_train, d.x_val, d.y_val, n_classes=d.n_classes,
                        model_spec=spec.model, training=t, seed=spec.seed,
                        gap_weight=spec.search.gap_weight)
@@ -86,4 +87,29 @@ def test_non_finite_loss_fails_the_trial_at_the_first_bad_epoch(setup):
     with pytest.raises(TrialFailure, match=r"non-finite training loss \(nan\) at epoch 1"):
         fit(setup, {"dropout": 0.1, "regularizer": "l2", "l2": 0.1}, max_epochs=5,
             optimizer="sgd", learning_rate=1e3)
+    trainer.release()
+
+
+def test_early_stopping_waits_for_min_steps(setup):
+    # Digits' train split is 11 steps an epoch at batch 100: 110 steps are 10 epochs, so a run
+    # with patience 1 and max_epochs 3 still trains 11 and restores an epoch from 11 on.
+    result, _ = fit(setup, {"dropout": 0.2, "regularizer": "none"}, max_epochs=3, patience=1,
+                    min_steps=110)
+    assert result.epochs == 11 and result.best_epoch == 11
+    trainer.release()
+
+
+def test_batch_norm_statistics_are_exact_on_the_restored_weights(setup):
+    """The inference-mode figures use the train split's exact BN statistics of the restored
+    epoch: recomputing them changes nothing (Keras' moving averages after 8 short epochs
+    would)."""
+    from search.batchnorm import set_population_statistics
+
+    spec, d = setup
+    result, model = fit(setup, {"dropout": 0.3, "regularizer": "none"}, max_epochs=8)
+    before = model.evaluate(d.x_val, d.y_val, verbose=0, return_dict=True)["accuracy"]
+    assert before == pytest.approx(result.val_accuracy, abs=1e-9)
+    set_population_statistics(model, d.x_train)
+    after = model.evaluate(d.x_val, d.y_val, verbose=0, return_dict=True)["accuracy"]
+    assert after == pytest.approx(before, abs=1e-9)
     trainer.release()

@@ -216,7 +216,11 @@ def run(study: optuna.Study, spec: StudySpec, splits: Splits, *,
                     params_of(trial.hyperparameters, space), splits.x_train, splits.y_train,
                     splits.x_val, splits.y_val, n_classes=splits.n_classes,
                     model_spec=spec.model,
-                    training=dataclasses.replace(spec.training, max_epochs=epochs),
+                    # A Hyperband rung trains exactly its epochs; only a full run waits for
+                    # training.min_steps before EarlyStopping may stop it.
+                    training=dataclasses.replace(
+                        spec.training, max_epochs=epochs,
+                        min_steps=spec.training.min_steps if epochs >= max_epochs else 0),
                     seed=spec.seed, gap_weight=spec.search.gap_weight)
             except Exception as exc:  # one trial's failure is that trial's, not the search's
                 ran.reason = self.last_reason = f"{type(exc).__name__}: {exc}"
