@@ -26,6 +26,8 @@ FULL = [
     ["workers.py"],
     ["startup.py"],
     ["search.py"],
+    ["batchnorm.py", "--full-digits"],
+    ["tabular.py"],
 ]
 QUICK = [
     ["overhead.py", "--data", "digits", "--repeats", "1", "--epochs", "2"],
@@ -36,6 +38,8 @@ QUICK = [
     ["workers.py", "--trials", "3", "--skip-requeue"],
     ["startup.py", "--repeats", "2"],
     ["search.py", "--seeds", "1", "--trials", "4", "--epochs", "2", "--data", "digits"],
+    ["batchnorm.py", "--quick"],
+    ["tabular.py", "--quick"],
 ]
 
 
