@@ -50,6 +50,7 @@ def measure(mode: str, trials: int, epochs: int) -> dict:
     from search import trainer
     from search.backends import optuna_backend
     from search.data import load_splits
+    from search.objective import trainer_for
     from search.spec import load_spec
 
     import keras
@@ -85,15 +86,15 @@ def measure(mode: str, trials: int, epochs: int) -> dict:
             return len(self.seconds) * statistics.median(later)
 
     timers: list[EpochTimer] = []
-    real_fit = trainer.fit
+    real_fit = trainer.Trainer.fit
 
-    def timed_fit(*args, **kwargs):
+    def timed_fit(self, *args, **kwargs):
         # Only the current trial's timer is kept: a callback holds its model, and keeping every
         # trial's would keep every rebuilt model alive (that is the benchmark leaking, not us).
         timers[:] = [EpochTimer()]
-        return real_fit(*args, callbacks=[timers[0]], **kwargs)
+        return real_fit(self, *args, callbacks=[timers[0]], **kwargs)
 
-    trainer.fit = timed_fit
+    trainer.Trainer.fit = timed_fit
     splits = load_splits(spec.data, spec.seed)
     study = optuna.create_study(direction="maximize",
                                 sampler=optuna_backend.make_sampler(spec.search, spec.seed),
@@ -106,8 +107,9 @@ def measure(mode: str, trials: int, epochs: int) -> dict:
         wall = (trial.datetime_complete - trial.datetime_start).total_seconds()
         fixed.append(round(wall - timers[-1].steady(), 3))
 
-    study.optimize(optuna_backend.make_objective(spec, splits), n_trials=trials,
-                   callbacks=[record], catch=(Exception,))
+    with trainer_for(spec, splits) as fitter:
+        study.optimize(optuna_backend.make_objective(spec, fitter), n_trials=trials,
+                       callbacks=[record], catch=(Exception,))
     return {"mode": mode, "rss_mb": rss, "seconds": seconds, "fixed": fixed}
 
 
@@ -173,7 +175,7 @@ def main() -> None:
         "What grows without the fix: Keras' optimizer all-reduces gradients through "
         "`tf.custom_gradient`, which registers one closure per traced train step in "
         "TensorFlow's global gradient registry and never removes it; the closure keeps the "
-        "whole traced graph alive (TensorFlow issue 97697). `search.trainer.release()` drops "
+        "whole traced graph alive (TensorFlow issue 97697). `search.trainer.Trainer` drops "
         "those entries after `clear_session()`. The reused model traces once, so nothing "
         "accumulates in the first place.",
         "",

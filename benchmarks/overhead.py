@@ -2,7 +2,7 @@
 
 Bare Keras: build, compile and fit the same model for the same epochs with validation data and
 EarlyStopping (best weights restored), as a user writes it for each setting they try. Ours:
-``search.trainer.fit`` as a trial runs it, with its per-epoch dropout-off train accuracy, gap
+``search.trainer.Trainer.fit`` as a trial runs it, with its per-epoch dropout-off train accuracy, gap
 and score, EarlyStopping on the score and the final evaluation on the train and validation
 splits; once on the reused compiled model (the default) and once rebuilding the model
 (``reuse_model = false``). Patience is above the epoch count, so every run trains every epoch.
@@ -32,6 +32,7 @@ def main() -> None:
     from search import trainer
     from search.data import load_splits
     from search.models import build_model
+    from search.objective import trainer_for
     from search.spec import load_spec
 
     trainer.configure_tensorflow()
@@ -61,12 +62,11 @@ def main() -> None:
                   batch_size=training.batch_size, epochs=training.max_epochs, verbose=0,
                   callbacks=[stopper])
 
+    fitter = trainer_for(dataclasses.replace(spec, training=training), splits)
+
     def ours(reuse: bool) -> None:
-        trainer.fit(params, splits.x_train, splits.y_train, splits.x_val, splits.y_val,
-                    n_classes=splits.n_classes, model_spec=spec.model,
-                    training=dataclasses.replace(training, reuse_model=reuse),
-                    seed=spec.seed, gap_weight=spec.search.gap_weight)
-        trainer.release()
+        fitter.fit(params, seed=spec.seed,
+                   training=dataclasses.replace(training, reuse_model=reuse))
 
     runs = (("bare Keras fit", bare), ("regsearch trainer.fit", lambda: ours(True)),
             ("regsearch trainer.fit, reuse_model = false", lambda: ours(False)),

@@ -66,13 +66,15 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     if workers > 1 and spec.storage.endswith(":memory:"):
         raise RegsearchError(f"--workers {workers}: an in-memory storage cannot be shared "
                              "between processes; give study.storage a file or a server")
-    from . import holdout, trainer
+    from . import holdout
     from .data import load_splits
     from .errors import TrialFailure
+    from .objective import trainer_for
     from .storage import display_url
+    from .trainer import configure_tensorflow
 
     splits = load_splits(spec.data, spec.seed)  # bad data fails before the storage is touched
-    trainer.configure_tensorflow()
+    configure_tensorflow()
     study = _open_backend_study(spec)
     study.set_user_attr("data_sizes", splits.sizes())
     study.set_user_attr("data_shape", [splits.n_features, splits.n_classes])
@@ -80,30 +82,33 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     print(f"study {study.study_name} ({spec.backend}) in {display_url(spec.storage)}", file=out)
     print(f"data {splits.name}: {splits.sizes()}; training the unregularized baseline...",
           file=out)
-    try:
-        baseline = holdout.ensure_baseline(study, spec, splits)
-    except TrialFailure as exc:
-        raise RegsearchError(f"the unregularized baseline could not be trained ({exc}): the "
-                             "[training] settings do not work even without regularization"
-                             ) from None
-    _check_learning(study, spec.storage, splits, baseline, allow_no_learning, out)
-    try:
-        if spec.backend == "keras-tuner":
-            from .backends import keras_tuner_backend
+    with trainer_for(spec, splits) as trainer:  # one compiled model for the whole run
+        try:
+            baseline = holdout.ensure_baseline(study, spec, trainer)
+        except TrialFailure as exc:
+            raise RegsearchError(f"the unregularized baseline could not be trained ({exc}): "
+                                 "the [training] settings do not work even without "
+                                 "regularization") from None
+        _check_learning(study, spec.storage, splits, baseline, allow_no_learning, out)
+        try:
+            if spec.backend == "keras-tuner":
+                from .backends import keras_tuner_backend
 
-            keras_tuner_backend.run(study, spec, splits, extra_trials=trials, progress=progress)
-        else:
-            from .workers import fill
+                keras_tuner_backend.run(study, spec, trainer, extra_trials=trials,
+                                        progress=progress)
+            else:
+                from .workers import fill
 
-            fill(study, spec, splits, url=spec.storage, extra_trials=trials, workers=workers,
-                 progress=progress, out=out)
-    except KeyboardInterrupt:
-        fate = ("Keras Tuner will run the unfinished trial again" if spec.backend == "keras-tuner"
-                else "the running trial was recorded as FAILED")
-        print(f"\ninterrupted: {fate}; run the same command again to continue", file=out)
-        print(_summary(study, baseline, None), file=out)
-        raise Interrupted("interrupted by the user") from None
-    chosen = holdout.ensure_chosen(study, spec, splits)
+                fill(study, spec, trainer, url=spec.storage, extra_trials=trials,
+                     workers=workers, progress=progress, out=out)
+        except KeyboardInterrupt:
+            fate = ("Keras Tuner will run the unfinished trial again"
+                    if spec.backend == "keras-tuner"
+                    else "the running trial was recorded as FAILED")
+            print(f"\ninterrupted: {fate}; run the same command again to continue", file=out)
+            print(_summary(study, baseline, None), file=out)
+            raise Interrupted("interrupted by the user") from None
+        chosen = holdout.ensure_chosen(study, spec, trainer)
     text = _summary(study, baseline, chosen)
     print(text, file=out)
     return {"study": study.study_name, "baseline": baseline, "chosen": chosen}
@@ -187,13 +192,14 @@ def load_results(*, study: str, storage: str | None = None, backend: str | None 
     sel = records.selection(st, frame)
     if baseline is None or chosen is None or chosen.get("trial") != int(sel.chosen["number"]) \
             or chosen.get("selection") != sel.describe():
-        from . import trainer
         from .data import load_splits
+        from .objective import trainer_for
+        from .trainer import configure_tensorflow
 
-        trainer.configure_tensorflow()
-        splits = load_splits(spec.data, spec.seed)
-        baseline = holdout.ensure_baseline(st, spec, splits)
-        chosen = holdout.ensure_chosen(st, spec, splits)
+        configure_tensorflow()
+        with trainer_for(spec, load_splits(spec.data, spec.seed)) as trainer:
+            baseline = holdout.ensure_baseline(st, spec, trainer)
+            chosen = holdout.ensure_chosen(st, spec, trainer)
     return st, spec, baseline, chosen
 
 
@@ -267,10 +273,10 @@ def report_study(*, study: str, storage: str | None = None, backend: str | None 
     st, spec, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
 
     def splits():
-        from . import trainer
         from .data import load_splits
+        from .trainer import configure_tensorflow
 
-        trainer.configure_tensorflow()
+        configure_tensorflow()
         return load_splits(spec.data, spec.seed)
 
     if confirm.current(st, spec) is None:

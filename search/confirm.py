@@ -10,6 +10,7 @@ reads the test split, so it runs only after the search; its result is the study'
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -19,7 +20,7 @@ import optuna
 
 from . import holdout, records
 from .data import Splits
-from .objective import Selection, select
+from .objective import Selection, select, trainer_for
 from .spec import StudySpec
 
 #: The figures each confirmation run keeps, and that are averaged.
@@ -87,27 +88,29 @@ def ensure_confirmation(study: optuna.Study, spec: StudySpec, splits: Callable[[
         else {}
     numbers = [int(r["number"]) for r in top]
 
-    data = None
+    trainer = None
     settings = []
     todo: list[tuple[str, int | None, dict[str, Any]]] = [("baseline", None, {})] + [
         (f"trial {n}", n, records.setting(r)) for n, r in zip(numbers, top)]
-    for label, number, params in todo:
-        if number in done:
-            settings.append(done[number])
-            continue
-        if data is None:
-            data = splits()
-        runs = []
-        for seed in wanted:
-            if out is not None:
-                print(f"  confirming {label} with seed {seed}...", file=out, flush=True)
-            start = time.perf_counter()
-            result = holdout.evaluate_setting(params, spec, data, seed=seed)
-            runs.append({"seed": seed, **{k: result[k] for k in FIGURES},
-                         "epochs": result["epochs"], "seconds": time.perf_counter() - start})
-        mean, std = summarize_runs(runs)
-        settings.append({"label": label, "trial": number, "params": result["params"],
-                         "runs": runs, "mean": mean, "std": std})
+    with contextlib.ExitStack() as stack:
+        for label, number, params in todo:
+            if number in done:
+                settings.append(done[number])
+                continue
+            if trainer is None:  # one trainer, so its compiled model serves every run
+                trainer = stack.enter_context(trainer_for(spec, splits()))
+            runs = []
+            for seed in wanted:
+                if out is not None:
+                    print(f"  confirming {label} with seed {seed}...", file=out, flush=True)
+                start = time.perf_counter()
+                result = holdout.evaluate_setting(params, spec, trainer.splits, seed=seed,
+                                                  trainer=trainer)
+                runs.append({"seed": seed, **{k: result[k] for k in FIGURES},
+                             "epochs": result["epochs"], "seconds": time.perf_counter() - start})
+            mean, std = summarize_runs(runs)
+            settings.append({"label": label, "trial": number, "params": result["params"],
+                             "runs": runs, "mean": mean, "std": std})
 
     n_val = int(study.user_attrs.get("data_sizes", {}).get("val", 0)) or 1
     best = _select_on_means(settings[1:], n_val, spec.tolerance)

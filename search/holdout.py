@@ -12,34 +12,40 @@ from typing import Any
 
 import optuna
 
-from . import records, trainer
+from . import records
 from .data import Splits
+from .objective import trainer_for
 from .spec import StudySpec
+from .trainer import Trainer
 
 
 def evaluate_setting(params: dict[str, Any], spec: StudySpec, splits: Splits,
-                     seed: int | None = None) -> dict[str, Any]:
-    """Train ``params`` on train/val (no pruning) and measure train, val and test accuracy."""
-    try:
-        result, model = trainer.fit(
-            params, splits.x_train, splits.y_train, splits.x_val, splits.y_val,
-            n_classes=splits.n_classes, model_spec=spec.model, training=spec.training,
-            seed=spec.seed if seed is None else seed, gap_weight=spec.search.gap_weight)
-        test = trainer.accuracy(model, splits.x_test, splits.y_test, spec.training.batch_size)
-    finally:
-        trainer.release()
+                     seed: int | None = None, *,
+                     trainer: Trainer | None = None) -> dict[str, Any]:
+    """Train ``params`` on train/val (no pruning) and measure train, val and test accuracy.
+
+    ``trainer`` (the command's, on these splits) reuses its compiled model; without one, a
+    trainer is made for this run.
+    """
+    if trainer is None:
+        with trainer_for(spec, splits) as own:
+            return evaluate_setting(params, spec, splits, seed, trainer=own)
+    result, model = trainer.fit(params, seed=spec.seed if seed is None else seed)
+    test = trainer.accuracy(model, splits.x_test, splits.y_test)
     return {"params": result.params, **result.metrics(), "test_accuracy": test,
             "curves": result.curves}
 
 
-def ensure_baseline(study: optuna.Study, spec: StudySpec, splits: Splits) -> dict[str, Any]:
+def ensure_baseline(study: optuna.Study, spec: StudySpec, trainer: Trainer) -> dict[str, Any]:
     """The study's unregularized baseline (dropout 0, no penalty), trained once and stored."""
     if "baseline" not in study.user_attrs:
-        study.set_user_attr("baseline", evaluate_setting({}, spec, splits))
+        study.set_user_attr("baseline", evaluate_setting({}, spec, trainer.splits,
+                                                         trainer=trainer))
     return study.user_attrs["baseline"]
 
 
-def ensure_chosen(study: optuna.Study, spec: StudySpec, splits: Splits) -> dict[str, Any] | None:
+def ensure_chosen(study: optuna.Study, spec: StudySpec, trainer: Trainer
+                  ) -> dict[str, Any] | None:
     """The chosen trial with its test accuracy; re-evaluated only when the choice changed."""
     sel = records.selection(study)
     if sel is None:
@@ -49,7 +55,7 @@ def ensure_chosen(study: optuna.Study, spec: StudySpec, splits: Splits) -> dict[
     if stored and stored.get("trial") == number and stored.get("selection") == sel.describe():
         return stored
     params = records.setting(sel.chosen)
-    fresh = evaluate_setting(params, spec, splits)
+    fresh = evaluate_setting(params, spec, trainer.splits, trainer=trainer)
     chosen = {
         "trial": number, "params": params, "selection": sel.describe(),
         # The trial's own validation figures are what selection judged; the fresh run supplies

@@ -20,7 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .data import Splits
+    from .spec import StudySpec
+    from .trainer import Trainer
 
 RULE = ("smallest |gap| among completed trials whose val_accuracy is within tolerance of the "
         "best val_accuracy; ties to the higher val_accuracy, then the earlier trial")
@@ -29,6 +34,16 @@ RULE = ("smallest |gap| among completed trials whose val_accuracy is within tole
 def score(val_accuracy: float, gap: float, gap_weight: float) -> float:
     """The objective to maximize: validation accuracy minus a weighted absolute gap."""
     return val_accuracy - gap_weight * abs(gap)
+
+
+def trainer_for(spec: StudySpec, splits: Splits) -> Trainer:
+    """The study's trainer: its data, model and training settings, scored by ``score`` with
+    the study's ``gap_weight``. A context: use it ``with`` it, so its model is released."""
+    from .trainer import Trainer
+
+    weight = spec.search.gap_weight
+    return Trainer(splits, model=spec.model, training=spec.training,
+                   score=lambda val_accuracy, gap: score(val_accuracy, gap, weight))
 
 
 def default_tolerance(best_val_accuracy: float, n_val: int) -> float:

@@ -87,7 +87,7 @@ def open_storage(url: str, *, workers: WorkersSpec | None = None):
             }
             storage = optuna.storages.RDBStorage(
                 url, engine_kwargs=_engine_kwargs(scheme), **heartbeat)
-        if path and path != ":memory:":
+        if path:
             with storage.engine.connect() as connection:  # WAL is stored in the file: once is enough
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     except ImportError:

@@ -21,22 +21,22 @@ import gc
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .batchnorm import has_batch_norm, set_population_statistics
 from .errors import TrialFailure
 from .models import build_model, compile_model, effective_params
-from .objective import score
 from .reuse import ReusableModel, Shape
 from .spec import ModelSpec, TrainingSpec
 
-Report = Callable[[int, float], bool]
+if TYPE_CHECKING:
+    from .data import Splits
 
-#: This process's compiled model for reuse across trials, and whether the last fit used it.
-_reusable: ReusableModel | None = None
-_reused = False
+Report = Callable[[int, float], bool]
+#: The objective from (val_accuracy, gap), as ``search/objective.py`` defines it.
+Score = Callable[[float, float], float]
 
 #: Per-epoch series recorded for every trial (the learning curves).
 CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "train_accuracy", "gap", "score")
@@ -86,7 +86,7 @@ def configure_tensorflow(threads: int | None = None) -> None:
             pass
 
 
-def _epoch_metrics_callback(x_train, x_sample, y_sample, x_val, y_val, gap_weight: float,
+def _epoch_metrics_callback(x_train, x_sample, y_sample, x_val, y_val, score: Score,
                             report: Report | None, max_epochs: int):
     import keras
 
@@ -122,7 +122,7 @@ def _epoch_metrics_callback(x_train, x_sample, y_sample, x_val, y_val, gap_weigh
             gap = train_acc - logs["val_accuracy"]
             logs["train_accuracy"] = train_acc
             logs["gap"] = gap
-            logs["score"] = score(logs["val_accuracy"], gap, gap_weight)
+            logs["score"] = score(logs["val_accuracy"], gap)
             if report is not None and report(epoch, logs["score"]) and epoch + 1 < max_epochs:
                 self.pruned_at = epoch + 1
                 self.model.stop_training = True
@@ -194,91 +194,108 @@ class _Interrupt:
 _interrupt = _Interrupt()
 
 
-def fit(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
-        y_val: np.ndarray, *, n_classes: int, model_spec: ModelSpec, training: TrainingSpec,
-        seed: int, gap_weight: float, report: Report | None = None,
-        callbacks: list[Any] | None = None):
-    """Train and measure one setting; return ``(TrainResult, model)``.
+class Trainer:
+    """Trains settings on one study's train and validation data, and measures them.
 
-    The model is fresh, or this process's reused one re-armed for ``params`` and ``seed``: use it
-    (to evaluate the test split, say) before the next ``fit``, then call ``release()``.
+    A context that owns the compiled model it reuses across trials (``search/reuse.py``, with
+    ``training.reuse_model``) and releases it on exit; use one Trainer at a time per process.
+    ``score(val_accuracy, gap)`` is the objective, given from outside so that the trainer knows
+    how to measure but not what is sought (``search/objective.py`` makes the study's trainer).
     """
-    import keras
 
-    model = _model_for(params, x_train.shape[1], n_classes, model_spec, training, seed)
-    rng = np.random.default_rng(seed)
-    n = min(training.train_eval_samples, len(y_train))
-    idx = np.sort(rng.choice(len(y_train), size=n, replace=False)) if n < len(y_train) \
-        else np.arange(len(y_train))
-    max_epochs, start = training.schedule(len(y_train))
-    epoch_metrics = _epoch_metrics_callback(x_train, x_train[idx], y_train[idx], x_val, y_val,
-                                            gap_weight, report, max_epochs)
-    stopper = keras.callbacks.EarlyStopping(monitor="score", mode="max",
-                                            patience=training.patience,
-                                            restore_best_weights=True, start_from_epoch=start)
-    with _interrupt:
-        history = model.fit(x_train, y_train, batch_size=training.batch_size, epochs=max_epochs,
-                            verbose=0, callbacks=[epoch_metrics, stopper, *(callbacks or [])])
-    curves = {k: [float(v) for v in history.history.get(k, [])] for k in CURVES}
-    epochs = len(curves["loss"])
-    train_loss, train_acc = _evaluate(model, x_train, y_train, training.batch_size)
-    val_loss, val_acc = _evaluate(model, x_val, y_val, training.batch_size)
-    if not all(map(math.isfinite, (train_loss, val_loss, train_acc, val_acc))):
-        raise TrialFailure("non-finite figures after training")
-    gap = train_acc - val_acc
-    stopped = ("pruned" if epoch_metrics.pruned_at is not None
-               else "early_stopping" if epochs < max_epochs else "max_epochs")
-    result = TrainResult(
-        params=effective_params(params), train_accuracy=train_acc, val_accuracy=val_acc, gap=gap,
-        score=score(val_acc, gap, gap_weight), train_loss=train_loss, val_loss=val_loss,
-        epochs=epochs, best_epoch=stopper.best_epoch + 1, stopped=stopped, curves=curves)
-    return result, model
+    def __init__(self, splits: Splits, *, model: ModelSpec, training: TrainingSpec,
+                 score: Score) -> None:
+        self.splits = splits
+        self.model_spec = model
+        self.training = training
+        self.score = score
+        self._reusable: ReusableModel | None = None
 
+    def __enter__(self) -> Trainer:
+        return self
 
-def _model_for(params: dict[str, Any], n_features: int, n_classes: int, model_spec: ModelSpec,
-               training: TrainingSpec, seed: int):
-    """A compiled model in its initial state for ``params`` and ``seed``.
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
-    With ``training.reuse_model`` (the default) this process's one compiled model is re-armed
-    (``search/reuse.py``) and rebuilt only when the architecture or compile settings change;
-    otherwise a fresh model is built and compiled, the plain Keras way.
-    """
-    import keras
+    def close(self) -> None:
+        """Release the model (reused or last built) and what tracing it left behind."""
+        self._reusable = None
+        _clear()
 
-    global _reusable, _reused
-    _reused = training.reuse_model
-    if training.reuse_model:
-        shape = Shape(n_features, n_classes, model_spec, training.optimizer,
-                      training.learning_rate)
-        if _reusable is None or _reusable.shape != shape:
-            _reusable = None
-            _clear()
-            _reusable = ReusableModel(shape)
+    def fit(self, params: dict[str, Any], *, seed: int, report: Report | None = None,
+            callbacks: list[Any] | None = None, training: TrainingSpec | None = None):
+        """Train and measure one setting; return ``(TrainResult, model)``.
+
+        ``training`` overrides the study's for this run (a Hyperband rung's epochs). The model
+        is fresh, or the reused one re-armed for ``params`` and ``seed``: use it (to evaluate the
+        test split, say) before the next ``fit``.
+        """
+        import keras
+
+        training = training or self.training
+        s = self.splits
+        model = self._model_for(params, training, seed)
+        rng = np.random.default_rng(seed)
+        n = min(training.train_eval_samples, len(s.y_train))
+        idx = np.sort(rng.choice(len(s.y_train), size=n, replace=False)) if n < len(s.y_train) \
+            else np.arange(len(s.y_train))
+        max_epochs, start = training.schedule(len(s.y_train))
+        epoch_metrics = _epoch_metrics_callback(s.x_train, s.x_train[idx], s.y_train[idx],
+                                                s.x_val, s.y_val, self.score, report, max_epochs)
+        stopper = keras.callbacks.EarlyStopping(monitor="score", mode="max",
+                                                patience=training.patience,
+                                                restore_best_weights=True, start_from_epoch=start)
+        with _interrupt:
+            history = model.fit(s.x_train, s.y_train, batch_size=training.batch_size,
+                                epochs=max_epochs, verbose=0,
+                                callbacks=[epoch_metrics, stopper, *(callbacks or [])])
+        curves = {k: [float(v) for v in history.history.get(k, [])] for k in CURVES}
+        epochs = len(curves["loss"])
+        train_loss, train_acc = _evaluate(model, s.x_train, s.y_train, training.batch_size)
+        val_loss, val_acc = _evaluate(model, s.x_val, s.y_val, training.batch_size)
+        if not all(map(math.isfinite, (train_loss, val_loss, train_acc, val_acc))):
+            raise TrialFailure("non-finite figures after training")
+        gap = train_acc - val_acc
+        stopped = ("pruned" if epoch_metrics.pruned_at is not None
+                   else "early_stopping" if epochs < max_epochs else "max_epochs")
+        result = TrainResult(
+            params=effective_params(params), train_accuracy=train_acc, val_accuracy=val_acc,
+            gap=gap, score=self.score(val_acc, gap), train_loss=train_loss, val_loss=val_loss,
+            epochs=epochs, best_epoch=stopper.best_epoch + 1, stopped=stopped, curves=curves)
+        return result, model
+
+    def accuracy(self, model, x: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy with dropout off (``evaluate`` runs the model in inference mode)."""
+        return _evaluate(model, x, y, self.training.batch_size)[1]
+
+    def _model_for(self, params: dict[str, Any], training: TrainingSpec, seed: int):
+        """A compiled model in its initial state for ``params`` and ``seed``.
+
+        With ``training.reuse_model`` (the default) the one compiled model is re-armed
+        (``search/reuse.py``) and rebuilt only when the compile settings change; otherwise the
+        last fresh model's graph state is freed and a fresh model built and compiled, the plain
+        Keras way.
+        """
+        import keras
+
+        s = self.splits
+        if training.reuse_model:
+            shape = Shape(s.n_features, s.n_classes, self.model_spec, training.optimizer,
+                          training.learning_rate)
+            if self._reusable is None or self._reusable.shape != shape:
+                self.close()
+                self._reusable = ReusableModel(shape)
+            keras.utils.set_random_seed(seed)
+            return self._reusable.prepare(params, seed)
+        _clear()  # the last fresh model's graph state; a reused model is kept
         keras.utils.set_random_seed(seed)
-        return _reusable.prepare(params, seed)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    return compile_model(build_model(params, n_features, n_classes, model_spec, seed=seed),
-                         training.optimizer, training.learning_rate)
+        return compile_model(build_model(params, s.n_features, s.n_classes, self.model_spec,
+                                         seed=seed), training.optimizer, training.learning_rate)
 
 
 def _evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
     out = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     return float(out["loss"]), float(out["accuracy"])
-
-
-def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-    """Accuracy with dropout off (``evaluate`` runs the model in inference mode)."""
-    return _evaluate(model, x, y, batch_size)[1]
-
-
-def release() -> None:
-    """Free the Keras graph state of the last model so trial after trial does not pile up.
-
-    The reused model is kept for the next trial: it traces nothing new, so nothing piles up.
-    """
-    if not _reused:
-        _clear()
 
 
 def _clear() -> None:

@@ -79,7 +79,7 @@ def fail_stale_trials(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def fill(study: optuna.Study, spec: StudySpec, splits, *, url: str,
+def fill(study: optuna.Study, spec: StudySpec, trainer, *, url: str,
          extra_trials: int | None = None, workers: int = 1, progress: bool = True,
          out: TextIO | None = None) -> None:
     """Run ``study`` until its budget (the spec's, or ``extra_trials`` more) is done.
@@ -105,7 +105,7 @@ def fill(study: optuna.Study, spec: StudySpec, splits, *, url: str,
         if room > 0:
             waiting_since = None
             if workers == 1 or room == 1:  # one trial left needs no new process
-                optuna_backend.run(study, spec, splits, extra_trials=room, budget=budget,
+                optuna_backend.run(study, spec, trainer, extra_trials=room, budget=budget,
                                    progress=progress)
             else:
                 before = _finished(study)
@@ -212,10 +212,12 @@ def work(*, name: str, url: str, trials: int | None = None, threads: int | None 
     started, or ``trials`` of them. Everything else comes from the study itself: the spec it was
     created with (data, model, space, heartbeats) and its budget."""
     out = out or sys.stdout
-    from . import records, trainer
+    from . import records
     from .data import load_splits
+    from .objective import trainer_for
+    from .trainer import configure_tensorflow
 
-    trainer.configure_tensorflow(threads=threads)  # before TensorFlow starts its thread pools
+    configure_tensorflow(threads=threads)  # before TensorFlow starts its thread pools
     spec = records.stored_spec(load_study(name, url))
     if spec.backend != "optuna":
         raise RegsearchError(f"study {name!r} is run by {spec.backend!r}; workers run Optuna "
@@ -229,7 +231,9 @@ def work(*, name: str, url: str, trials: int | None = None, threads: int | None 
     fail_stale_trials(study)
     budget = int(study.user_attrs.get("budget", spec.search.trials))
     mine = len(_trials_of(study, optuna_backend.WORKER))
-    optuna_backend.run(study, spec, splits, extra_trials=trials, budget=budget, progress=progress)
+    with trainer_for(spec, splits) as trainer:
+        optuna_backend.run(study, spec, trainer, extra_trials=trials, budget=budget,
+                           progress=progress)
     ran = len(_trials_of(study, optuna_backend.WORKER)) - mine
     print(f"worker {optuna_backend.WORKER}: ran {ran} trial(s) of study {name} in "
           f"{display_url(url)}; {optuna_backend.started(study)} of its {budget} started",

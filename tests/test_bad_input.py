@@ -21,6 +21,7 @@ import pytest
 
 from search.backends import optuna_backend
 from search.cli import main
+from search.objective import trainer_for
 from search.spec import load_spec
 from search.storage import open_storage
 
@@ -209,7 +210,8 @@ def test_a_diverging_trial_is_failed_at_its_first_bad_epoch_and_the_study_goes_o
     study = optuna_backend.open_study(spec)
     study.enqueue_trial({"dropout": 0.1, "regularizer": "l2", "l2": 5.0})
     study.enqueue_trial({"dropout": 0.1, "regularizer": "none"})
-    optuna_backend.run(study, spec, load_splits(spec.data, spec.seed), progress=False)
+    with trainer_for(spec, load_splits(spec.data, spec.seed)) as trainer:
+        optuna_backend.run(study, spec, trainer, progress=False)
     diverged, fine = study.trials
     assert diverged.state.name == "FAIL"
     assert diverged.user_attrs["fail_reason"] == \

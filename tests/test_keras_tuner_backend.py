@@ -130,9 +130,9 @@ def test_a_hyperband_budget_too_small_to_complete_any_trial_is_refused(tiny_spec
 
 def test_a_trial_interrupted_by_ctrl_c_runs_again_on_resume_and_is_copied_once(tiny_spec,
                                                                               monkeypatch):
-    from search import trainer
+    from search.trainer import Trainer
 
-    real_fit, calls = trainer.fit, []
+    real_fit, calls = Trainer.fit, []
 
     def interrupted_fit(*args, **kwargs):
         calls.append(1)
@@ -140,7 +140,7 @@ def test_a_trial_interrupted_by_ctrl_c_runs_again_on_resume_and_is_copied_once(t
             raise KeyboardInterrupt
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "fit", interrupted_fit)
+    monkeypatch.setattr(Trainer, "fit", interrupted_fit)
     spec = tiny_spec("ktstop", trials=3, epochs=2, extra=KT_RANDOM)
     assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 130
     assert [t.user_attrs[KT_ID] for t in load(spec, "ktstop-keras-tuner").trials] == ["0"]
@@ -151,9 +151,9 @@ def test_a_trial_interrupted_by_ctrl_c_runs_again_on_resume_and_is_copied_once(t
 
 
 def test_a_crashing_trial_is_failed_and_the_search_goes_on(tiny_spec, monkeypatch):
-    from search import trainer
+    from search.trainer import Trainer
 
-    real_fit, calls = trainer.fit, []
+    real_fit, calls = Trainer.fit, []
 
     def flaky_fit(*args, **kwargs):
         calls.append(1)
@@ -161,7 +161,7 @@ def test_a_crashing_trial_is_failed_and_the_search_goes_on(tiny_spec, monkeypatc
             raise RuntimeError("simulated crash")
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "fit", flaky_fit)
+    monkeypatch.setattr(Trainer, "fit", flaky_fit)
     # keras_tuner.max_epochs (2) overrides [training] (3) for the whole study, baseline included.
     spec = tiny_spec("ktcrash", trials=3, epochs=3,
                      extra=KT_RANDOM + "max_epochs = 2\n")

@@ -14,9 +14,11 @@ from .conftest import ROOT
 
 ORDER = [
     "errors", "_schema", "space", "spec", "data", "models", "snippet", "reuse", "batchnorm",
-    "objective", "guard", "trainer",
+    "trainer", "objective", "guard",
     "pruning", "storage", "backends.optuna_backend", "backends.keras_tuner_backend", "records",
-    "holdout", "confirm", "summary", "export", "report", "workers", "commands", "cli",
+    "holdout", "confirm", "summary", "export",
+    "report.verdicts", "report.figures", "report.page", "report.dashboard", "report.terminal",
+    "report", "workers", "commands", "cli",
 ]
 HEAVY = {"tensorflow", "keras", "keras_tuner", "optuna", "optuna_dashboard", "pandas", "sklearn",
          "matplotlib"}

@@ -7,7 +7,8 @@ import dataclasses
 import optuna
 import pytest
 
-from search import trainer
+from search.objective import trainer_for
+from search.trainer import Trainer
 from search.backends import optuna_backend
 from search.space import load_space
 from search.spec import load_spec
@@ -38,8 +39,10 @@ def test_fixed_trial_runs_the_objective(tiny_spec):
 
     spec = load_spec(tiny_spec(epochs=2))
     splits = load_splits(spec.data, spec.seed)
-    objective = optuna_backend.make_objective(spec, splits)
-    value = objective(optuna.trial.FixedTrial({"dropout": 0.2, "regularizer": "l2", "l2": 1e-4}))
+    with trainer_for(spec, splits) as trainer:
+        objective = optuna_backend.make_objective(spec, trainer)
+        value = objective(optuna.trial.FixedTrial({"dropout": 0.2, "regularizer": "l2",
+                                                   "l2": 1e-4}))
     assert 0.0 < value <= 1.0
 
 
@@ -48,7 +51,7 @@ def test_a_crashing_trial_is_failed_with_its_reason_and_the_study_goes_on(tiny_s
 
     spec = load_spec(tiny_spec("crash", trials=3, epochs=2))
     splits = load_splits(spec.data, spec.seed)
-    real_fit, calls = trainer.fit, []
+    real_fit, calls = Trainer.fit, []
 
     def flaky_fit(*args, **kwargs):
         calls.append(1)
@@ -56,9 +59,10 @@ def test_a_crashing_trial_is_failed_with_its_reason_and_the_study_goes_on(tiny_s
             raise RuntimeError("simulated crash inside training")
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "fit", flaky_fit)
+    monkeypatch.setattr(Trainer, "fit", flaky_fit)
     study = optuna_backend.open_study(spec)
-    optuna_backend.run(study, spec, splits, progress=False)
+    with trainer_for(spec, splits) as trainer:
+        optuna_backend.run(study, spec, trainer, progress=False)
     states = [t.state for t in study.trials]
     assert states.count(optuna.trial.TrialState.FAIL) == 1 and len(states) == 3
     failed = next(t for t in study.trials if t.state == optuna.trial.TrialState.FAIL)
@@ -76,11 +80,12 @@ def test_failures_in_a_row_stop_the_study_with_a_clear_message(tiny_spec, monkey
     def broken_fit(*args, **kwargs):
         raise ValueError("bad setup")
 
-    monkeypatch.setattr(trainer, "fit", broken_fit)
+    monkeypatch.setattr(Trainer, "fit", broken_fit)
     study = optuna_backend.open_study(spec)
     with pytest.raises(RegsearchError, match=r"2 trials in a row failed \(search.max_failures = 2\)"
                                              r"; last reason: ValueError: bad setup"):
-        optuna_backend.run(study, spec, splits, progress=False)
+        with trainer_for(spec, splits) as trainer:
+            optuna_backend.run(study, spec, trainer, progress=False)
     assert len(study.trials) == 2
 
 
@@ -104,5 +109,6 @@ def test_the_search_never_touches_the_test_split(tiny_spec):
     splits = dataclasses.replace(load_splits(spec.data, spec.seed), x_test=Untouchable(),
                                  y_test=Untouchable())
     study = optuna_backend.open_study(spec)
-    optuna_backend.run(study, spec, splits, progress=False)
+    with trainer_for(spec, splits) as trainer:
+        optuna_backend.run(study, spec, trainer, progress=False)
     assert [t.state.name for t in study.trials].count("COMPLETE") >= 1

@@ -24,7 +24,7 @@ import pytest
 from search.cli import main
 
 from .conftest import SPACE, TINY_STUDY
-from .test_recovery import start, trial_in_progress
+from .test_recovery import retried_trial_number, start, trial_in_progress
 from .test_workers import HEARTBEAT, check_budget_kept
 
 
@@ -123,5 +123,5 @@ def test_a_killed_worker_on_postgresql_is_requeued_and_the_run_still_finishes(po
     counted = check_budget_kept(study, 3)
     assert study.trials[victim.number].state.name == "FAIL"
     assert study.trials[victim.number] not in counted
-    retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number)
+    retry = next(t for t in study.trials if retried_trial_number(t) == victim.number)
     assert retry.params == victim.params and retry in counted

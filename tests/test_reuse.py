@@ -17,6 +17,7 @@ import pytest
 
 from search import reuse, trainer
 from search.data import load_splits
+from search.objective import score
 from search.spec import load_spec
 
 from .conftest import ROOT
@@ -32,21 +33,27 @@ SETTINGS = {
 
 @pytest.fixture(scope="module")
 def setup():
+    """The default study's spec and splits, and a trainer per architecture, released after."""
     trainer.configure_tensorflow()
     spec = load_spec(ROOT / "studies" / "default.toml")
-    return spec, load_splits(spec.data, spec.seed)
+    splits = load_splits(spec.data, spec.seed)
+    trainers: dict = {}
+    yield spec, splits, trainers
+    for t in trainers.values():
+        t.close()
 
 
 def fit(setup, params, *, reuse_model, report=None, epochs=4, seed=None, **model):
-    spec, d = setup
-    training = dataclasses.replace(spec.training, max_epochs=epochs, reuse_model=reuse_model)
+    """One trial on the trainer for this architecture: reused or rebuilt as ``reuse_model``."""
+    spec, d, trainers = setup
     model_spec = dataclasses.replace(spec.model, **model)
-    result, fitted = trainer.fit(params, d.x_train, d.y_train, d.x_val, d.y_val,
-                                 n_classes=d.n_classes, model_spec=model_spec, training=training,
-                                 seed=spec.seed if seed is None else seed, gap_weight=0.5,
-                                 report=report)
-    trainer.release()
-    return result, fitted
+    if model_spec not in trainers:
+        trainers[model_spec] = trainer.Trainer(d, model=model_spec, training=spec.training,
+                                               score=lambda val, gap: score(val, gap, 0.5))
+    training = dataclasses.replace(spec.training, max_epochs=epochs, reuse_model=reuse_model,
+                                   min_steps=0)
+    return trainers[model_spec].fit(params, seed=spec.seed if seed is None else seed,
+                                    report=report, training=training)
 
 
 def assert_same(fresh, reused):
@@ -100,7 +107,7 @@ def test_another_seed_gives_another_start_as_a_fresh_model_would(setup):
 def test_the_penalty_is_the_one_keras_l1l2_computes(setup, l1, l2):
     import keras
 
-    spec, d = setup
+    spec, d, _ = setup
     shape = reuse.Shape(d.n_features, d.n_classes, spec.model, "adam", 1e-3)
     model = reuse.ReusableModel(shape).prepare(
         {"regularizer": "l1_l2", "l1": l1, "l2": l2, "dropout": 0.2}, seed=3)

@@ -10,6 +10,7 @@ import pytest
 from search import trainer
 from search.data import load_splits
 from search.errors import TrialFailure
+from search.objective import trainer_for
 from search.spec import load_spec
 
 from .conftest import ROOT
@@ -17,22 +18,23 @@ from .conftest import ROOT
 
 @pytest.fixture(scope="module")
 def setup():
+    """The default study's spec, splits and trainer; the trainer's model is released after."""
     trainer.configure_tensorflow()
     spec = load_spec(ROOT / "studies" / "default.toml")
-    return spec, load_splits(spec.data, spec.seed)
+    splits = load_splits(spec.data, spec.seed)
+    with trainer_for(spec, splits) as t:
+        yield spec, splits, t
 
 
-def fit(setup, params, **training):
+def fit(setup, params, report=None, **training):
     """Train on digits; EarlyStopping may act from the first epoch unless ``min_steps`` says."""
-    spec, d = setup
-    t = dataclasses.replace(spec.training, **{"min_steps": 0, **training})
-    return trainer.fit(params, d.x_train, d.y_train, d.x_val, d.y_val, n_classes=d.n_classes,
-                       model_spec=spec.model, training=t, seed=spec.seed,
-                       gap_weight=spec.search.gap_weight)
+    spec, _, t = setup
+    return t.fit(params, seed=spec.seed, report=report,
+                 training=dataclasses.replace(spec.training, **{"min_steps": 0, **training}))
 
 
 def test_train_accuracy_is_measured_with_dropout_off(setup):
-    spec, d = setup
+    spec, d, _ = setup
     result, model = fit(setup, {"dropout": 0.5, "regularizer": "none"}, max_epochs=12)
     evaluated = model.evaluate(d.x_train, d.y_train, verbose=0, return_dict=True)["accuracy"]
     assert result.train_accuracy == pytest.approx(evaluated, abs=1e-9)
@@ -43,7 +45,6 @@ def test_train_accuracy_is_measured_with_dropout_off(setup):
     # The per-epoch curve is the dropout-off figure too (the digits train split fits the sample).
     assert result.curves["train_accuracy"][result.best_epoch - 1] == pytest.approx(
         result.train_accuracy, abs=1e-6)
-    trainer.release()
 
 
 def test_metrics_come_from_the_restored_best_epoch(setup):
@@ -53,7 +54,6 @@ def test_metrics_come_from_the_restored_best_epoch(setup):
     assert result.epochs == len(scores)
     assert result.val_accuracy == pytest.approx(result.curves["val_accuracy"][result.best_epoch - 1],
                                                 abs=1e-6)
-    trainer.release()
 
 
 def test_report_can_stop_training_and_marks_it_pruned(setup):
@@ -63,22 +63,15 @@ def test_report_can_stop_training_and_marks_it_pruned(setup):
         seen.append((step, value))
         return step == 2
 
-    spec, d = setup
-    result, _ = trainer.fit({"dropout": 0.2}, d.x_train, d.y_train, d.x_val, d.y_val,
-                            n_classes=d.n_classes, model_spec=spec.model,
-                            training=dataclasses.replace(spec.training, max_epochs=10),
-                            seed=spec.seed, gap_weight=0.5, report=report)
+    result, _ = fit(setup, {"dropout": 0.2}, report=report, max_epochs=10)
     assert result.stopped == "pruned" and result.epochs == 3
     assert [s for s, _ in seen] == [0, 1, 2]
     assert [v for _, v in seen] == pytest.approx(result.curves["score"])
-    trainer.release()
 
 
 def test_same_seed_same_figures(setup):
     a, _ = fit(setup, {"dropout": 0.3, "regularizer": "l2", "l2": 1e-3}, max_epochs=4)
-    trainer.release()
     b, _ = fit(setup, {"dropout": 0.3, "regularizer": "l2", "l2": 1e-3}, max_epochs=4)
-    trainer.release()
     assert a.metrics() == b.metrics()
 
 
@@ -87,7 +80,6 @@ def test_non_finite_loss_fails_the_trial_at_the_first_bad_epoch(setup):
     with pytest.raises(TrialFailure, match=r"non-finite training loss \(nan\) at epoch 1"):
         fit(setup, {"dropout": 0.1, "regularizer": "l2", "l2": 0.1}, max_epochs=5,
             optimizer="sgd", learning_rate=1e3)
-    trainer.release()
 
 
 def test_early_stopping_waits_for_min_steps(setup):
@@ -96,7 +88,6 @@ def test_early_stopping_waits_for_min_steps(setup):
     result, _ = fit(setup, {"dropout": 0.2, "regularizer": "none"}, max_epochs=3, patience=1,
                     min_steps=110)
     assert result.epochs == 11 and result.best_epoch == 11
-    trainer.release()
 
 
 def test_batch_norm_statistics_are_exact_on_the_restored_weights(setup):
@@ -105,11 +96,10 @@ def test_batch_norm_statistics_are_exact_on_the_restored_weights(setup):
     would)."""
     from search.batchnorm import set_population_statistics
 
-    spec, d = setup
+    spec, d, _ = setup
     result, model = fit(setup, {"dropout": 0.3, "regularizer": "none"}, max_epochs=8)
     before = model.evaluate(d.x_val, d.y_val, verbose=0, return_dict=True)["accuracy"]
     assert before == pytest.approx(result.val_accuracy, abs=1e-9)
     set_population_statistics(model, d.x_train)
     after = model.evaluate(d.x_val, d.y_val, verbose=0, return_dict=True)["accuracy"]
     assert after == pytest.approx(before, abs=1e-9)
-    trainer.release()

@@ -44,8 +44,7 @@ from .optuna_backend import WORKER, distribution, user_attrs
 if TYPE_CHECKING:
     import keras_tuner as kt
 
-    from ..data import Splits
-    from ..trainer import TrainResult
+    from ..trainer import Trainer, TrainResult
 
 #: The Optuna user attribute that ties a copied trial to its Keras Tuner trial.
 KT_ID = "kt_trial_id"
@@ -185,18 +184,17 @@ def _check_in_step(study: optuna.Study, oracle: kt.Oracle, folder: Path) -> None
             "(optuna delete-study) to start over, or give the study another name")
 
 
-def run(study: optuna.Study, spec: StudySpec, splits: Splits, *,
+def run(study: optuna.Study, spec: StudySpec, trainer: Trainer, *,
         extra_trials: int | None = None, progress: bool = True) -> optuna.Study:
     """Run (or continue) the Keras Tuner search up to the study's trial budget, or
-    ``extra_trials`` more than it has, mirroring every trial into ``study``."""
+    ``extra_trials`` more than it has, training with ``trainer`` (``objective.trainer_for``) and
+    mirroring every trial into ``study``."""
     import keras_tuner as kt
     from tqdm import tqdm
 
-    from .. import trainer
-
     max_epochs = spec.keras_tuner.max_epochs or spec.training.max_epochs
     space = spec.space
-    floor = floor_for(splits.y_val)
+    floor = floor_for(trainer.splits.y_val)
 
     class SharedTrainerTuner(kt.Tuner):
         """A Keras Tuner whose trials are trained by regsearch's trainer."""
@@ -213,20 +211,15 @@ def run(study: optuna.Study, spec: StudySpec, splits: Splits, *,
             epochs = int(trial.hyperparameters.values.get("tuner/epochs", max_epochs))
             try:
                 ran.result, _ = trainer.fit(
-                    params_of(trial.hyperparameters, space), splits.x_train, splits.y_train,
-                    splits.x_val, splits.y_val, n_classes=splits.n_classes,
-                    model_spec=spec.model,
+                    params_of(trial.hyperparameters, space), seed=spec.seed,
                     # A Hyperband rung trains exactly its epochs; only a full run waits for
                     # training.min_steps before EarlyStopping may stop it.
                     training=dataclasses.replace(
                         spec.training, max_epochs=epochs,
-                        min_steps=spec.training.min_steps if epochs >= max_epochs else 0),
-                    seed=spec.seed, gap_weight=spec.search.gap_weight)
+                        min_steps=spec.training.min_steps if epochs >= max_epochs else 0))
             except Exception as exc:  # one trial's failure is that trial's, not the search's
                 ran.reason = self.last_reason = f"{type(exc).__name__}: {exc}"
                 raise kt.errors.FailedTrialError(ran.reason) from exc
-            finally:
-                trainer.release()
             return {"score": ran.result.score}
 
         def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:

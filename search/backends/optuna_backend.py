@@ -25,10 +25,8 @@ from ..spec import SearchSpec, StudySpec
 #: Which process ran a trial (``host:pid``), stored as its ``worker`` user attribute.
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
-#: The user attributes every trial carries (besides ``curves``, ``worker`` and, on failure,
-#: ``fail_reason``).
-TRIAL_ATTRS = ("train_accuracy", "val_accuracy", "gap", "score", "train_loss", "val_loss",
-               "epochs", "best_epoch", "stopped")
+#: What the dashboard calls the objective (its history plot read "Objective 0" without it).
+METRIC_NAME = "score = val_accuracy - gap_weight x |gap|"
 
 
 def distribution(param: Param) -> optuna.distributions.BaseDistribution:
@@ -106,6 +104,10 @@ def open_study(spec: StudySpec, *, name: str | None = None, backend: str = "optu
                              "study.name")
     if "backend" not in study.user_attrs:
         study.set_user_attr("backend", backend)
+    if study.metric_names != [METRIC_NAME]:
+        with warnings.catch_warnings():  # set_metric_names is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([METRIC_NAME])
     study.set_user_attr("spec", spec.to_document())
     return study
 
@@ -145,11 +147,10 @@ class FailureBudget:
             study.stop()
 
 
-def make_objective(spec: StudySpec, splits) -> Callable[[optuna.trial.Trial], float]:
-    """The objective: sample, train with pruning, record; prune or return the score."""
-    from .. import trainer
-
-    floor = floor_for(splits.y_val)
+def make_objective(spec: StudySpec, trainer) -> Callable[[optuna.trial.Trial], float]:
+    """The objective: sample, train with ``trainer`` (``objective.trainer_for``) with pruning,
+    record; prune or return the score."""
+    floor = floor_for(trainer.splits.y_val)
 
     def objective(trial: optuna.trial.Trial) -> float:
         trial.set_user_attr("worker", WORKER)
@@ -160,18 +161,13 @@ def make_objective(spec: StudySpec, splits) -> Callable[[optuna.trial.Trial], fl
             return trial.should_prune()
 
         try:
-            result, _ = trainer.fit(
-                params, splits.x_train, splits.y_train, splits.x_val, splits.y_val,
-                n_classes=splits.n_classes, model_spec=spec.model, training=spec.training,
-                seed=spec.seed, gap_weight=spec.search.gap_weight, report=report)
+            result, _ = trainer.fit(params, seed=spec.seed, report=report)
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise TrialFailure(str(exc)) from exc
         except KeyboardInterrupt:  # Optuna records the trial FAILED and re-raises
             trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
             raise
-        finally:
-            trainer.release()
         record(trial, result, floor)
         if result.stopped == "pruned":
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs}")
@@ -183,12 +179,15 @@ def make_objective(spec: StudySpec, splits) -> Callable[[optuna.trial.Trial], fl
 def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The trials that count against the budget: all but those re-queued after a worker died.
 
-    ``RetryHeartbeatStaleTrialCallback`` lists in each retry's ``retry_history`` system
-    attribute the trials it stands for; the retry counts in their place, so a crash costs no slot
-    of the budget and no trial is counted twice.
+    ``RetryHeartbeatStaleTrialCallback.retry_history`` names the trials a retry stands for; the
+    retry counts in their place, so a crash costs no slot of the budget and no trial is counted
+    twice.
     """
     trials = study.get_trials(deepcopy=False)
-    replaced = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    history = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
+    with warnings.catch_warnings():  # retry_history is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        replaced = {n for t in trials for n in history(t)}
     return [t for t in trials if t.number not in replaced]
 
 
@@ -212,7 +211,7 @@ class TrialBudget:
             study.stop()
 
 
-def run(study: optuna.Study, spec: StudySpec, splits, *, extra_trials: int | None = None,
+def run(study: optuna.Study, spec: StudySpec, trainer, *, extra_trials: int | None = None,
         budget: int | None = None, progress: bool = True) -> optuna.Study:
     """Run trials in this process until the study's ``budget`` is started (default: the spec's),
     or ``extra_trials`` more if given (then the budget defaults to what that makes).
@@ -228,7 +227,7 @@ def run(study: optuna.Study, spec: StudySpec, splits, *, extra_trials: int | Non
         if progress:  # the bar says what the per-trial INFO lines would, without the clutter
             optuna.logging.set_verbosity(optuna.logging.WARNING)
         failures = FailureBudget(spec.search.max_failures)
-        study.optimize(make_objective(spec, splits), n_trials=n_trials, catch=(TrialFailure,),
+        study.optimize(make_objective(spec, trainer), n_trials=n_trials, catch=(TrialFailure,),
                        show_progress_bar=progress, callbacks=[TrialBudget(budget), failures])
         if failures.tripped:
             raise RegsearchError(f"study {spec.name!r} stopped: {failures.in_a_row} trials in a "
