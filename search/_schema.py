@@ -1,4 +1,4 @@
-"""A tiny table-driven checker shared by the spec and space loaders.
+"""A tiny table-driven checker and the TOML reader shared by the spec and space loaders.
 
 Hand-written because the stdlib has no schema validation and the messages must name the file,
 the dotted key and what is allowed; collecting every problem before raising is what
@@ -7,12 +7,15 @@ the dotted key and what is allowed; collecting every problem before raising is w
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .errors import Problem
+from .errors import Problem, SpecError
 
 _MISSING = object()
 
@@ -35,6 +38,45 @@ class Field:
     @property
     def required(self) -> bool:
         return self.default is _MISSING
+
+
+def key(types: type | tuple[type, ...], default: Any = _MISSING, *,
+        check: Callable[[Any], str | None] | None = None, help: str = "") -> Any:
+    """A dataclass field that is also a key of the file's table, so each key is declared once.
+
+    ``default`` is both the dataclass default and the value of a key the file leaves out; a key
+    without one is required. ``table_fields(cls)`` collects the ``Field`` of each such field.
+    """
+    types = types if isinstance(types, tuple) else (types,)
+    meta = {"key": Field(types, default, check, help)}
+    if default is _MISSING:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def table_fields(cls: type) -> dict[str, Field]:
+    """The table schema of a dataclass declared with ``key``: its keys in declaration order."""
+    return {f.name: f.metadata["key"] for f in dataclasses.fields(cls) if "key" in f.metadata}
+
+
+def read_toml(path: Path, not_found: str, is_directory: str | None = None) -> Any:
+    """The parsed TOML document at ``path``; a file that cannot be read or parsed raises
+    ``SpecError`` with one problem saying why.
+
+    ``not_found`` and ``is_directory`` are the messages for those cases (they name what the
+    caller expected); without ``is_directory`` a directory is reported as unreadable.
+    """
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(path, [Problem("", not_found)]) from None
+    except IsADirectoryError as exc:
+        message = is_directory or f"cannot read the file ({exc})"
+        raise SpecError(path, [Problem("", message)]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(path, [Problem("", f"cannot read the file ({exc})")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(path, [Problem("", f"malformed TOML: {exc}")]) from None
 
 
 def read_table(table: Any, fields: Mapping[str, Field], prefix: str,

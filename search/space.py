@@ -10,12 +10,11 @@ takes one of the listed values, so ``l1`` does not exist in a trial whose regula
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._schema import Field, read_table, type_name
+from ._schema import Field, read_table, read_toml, type_name
 from .errors import Problem, SpecError
 
 PARAM_NAMES = ("dropout", "regularizer", "l1", "l2")
@@ -34,9 +33,6 @@ class Float:
     log: bool = False
     when: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def contains(self, value: float) -> bool:
-        return self.low <= value <= self.high
-
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "float", "low": self.low, "high": self.high}
         if self.log:
@@ -53,9 +49,6 @@ class Choice:
     name: str
     choices: tuple[str, ...]
     when: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def contains(self, value: str) -> bool:
-        return value in self.choices
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "choice", "choices": list(self.choices)}
@@ -107,15 +100,7 @@ _CHOICE_FIELDS = {
 def load_space(path: str | Path) -> Space:
     """Read and validate a space file; raise ``SpecError`` listing every problem."""
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(path, [Problem("", "space file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(path, [Problem("", f"cannot read the file ({exc})")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(path, [Problem("", f"malformed TOML: {exc}")]) from None
-    return space_from_dict(doc, path)
+    return space_from_dict(read_toml(path, "space file not found"), path)
 
 
 def space_from_dict(doc: Any, path: str | Path = "<space>", prefix: str = "") -> Space:

@@ -8,12 +8,12 @@ Every problem in the file is collected and reported with its key path before any
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._schema import Field, non_negative, one_of, open_unit, positive, read_table, type_name
+from ._schema import (Field, key, non_negative, one_of, open_unit, positive, read_table,
+                      read_toml, table_fields, type_name)
 from .errors import Problem, SpecError
 from .space import Space, load_space, space_from_dict
 
@@ -29,40 +29,69 @@ STORAGE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "postgresql+ps
 DEFAULT_STORAGE = "sqlite:///studies/regsearch.db"
 
 
+def _name(v: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) else \
+        "must be letters, digits, '_', '.', '-' (starting with a letter or digit)"
+
+
+def _path(v: str | dict) -> str | None:
+    """A file path must be one the OS can open; TOML's escapes can put a NUL in a string."""
+    return "must not contain a NUL character" if isinstance(v, str) and "\x00" in v else None
+
+
+def _storage(v: str) -> str | None:
+    if "\x00" in v:
+        return "must not contain a NUL character"
+    scheme = v.split("://", 1)[0] if "://" in v else None
+    if scheme is None:
+        return f"must be a database URL such as {DEFAULT_STORAGE!r}"
+    if scheme not in STORAGE_SCHEMES:
+        return f"unknown storage scheme {scheme!r}; allowed: {', '.join(STORAGE_SCHEMES)}"
+    return None
+
+
+# Each section below is a dataclass whose fields are the section's keys: ``key(...)`` gives a
+# field's type(s), default and check once, and ``table_fields`` turns them into the schema.
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """Where the data comes from and how it is split and scaled (search/data.py).
     ``scaling`` is fitted on the training part only; ``missing`` says what a row with a missing
     feature value gets: an error, or left out before splitting."""
 
-    dataset: str
-    path: str | None
-    x_key: str
-    y_key: str
-    label_column: str
-    validation: float
-    test: float
-    limit: int
-    scaling: str = "auto"
-    missing: str = "error"
+    dataset: str = key(str, "digits", check=one_of(*DATASETS))
+    path: str | None = key(str, None, check=_path)
+    x_key: str = key(str, "x")
+    y_key: str = key(str, "y")
+    label_column: str = key(str, "label")
+    validation: float = key(float, 0.2, check=open_unit)
+    test: float = key(float, 0.2, check=open_unit)
+    limit: int = key(int, 0, check=non_negative)
+    scaling: str = key(str, "auto", check=one_of(*SCALINGS))
+    missing: str = key(str, "error", check=one_of(*MISSING))
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    hidden: tuple[int, ...]
-    batch_norm: bool
+    """The network's shape. The file writes ``hidden`` as an array; the spec keeps a tuple."""
+
+    hidden: tuple[int, ...] = key(list, (50, 50))
+    batch_norm: bool = key(bool, True)
 
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    optimizer: str
-    learning_rate: float
-    batch_size: int
-    max_epochs: int
-    patience: int
-    train_eval_samples: int
-    reuse_model: bool
-    min_steps: int = 300
+    optimizer: str = key(str, "adam", check=one_of("adam", "sgd", "rmsprop"))
+    learning_rate: float = key(float, 0.001, check=positive)
+    batch_size: int = key(int, 100, check=positive)
+    max_epochs: int = key(int, 30, check=positive)
+    patience: int = key(int, 5, check=positive)
+    train_eval_samples: int = key(int, 2000, check=positive)
+    # One compiled model per worker, re-armed each trial (search/reuse.py); false rebuilds.
+    reuse_model: bool = key(bool, True)
+    # EarlyStopping waits for this many optimizer steps (schedule below).
+    min_steps: int = key(int, 300, check=non_negative)
 
     def schedule(self, n_train: int) -> tuple[int, int]:
         """``(epochs, start)`` for a train split of ``n_train`` rows: EarlyStopping acts from
@@ -81,16 +110,19 @@ class TrainingSpec:
 
 @dataclass(frozen=True)
 class SearchSpec:
-    trials: int
-    sampler: str
-    sampler_startup: int
-    pruner: str
-    pruner_startup: int
-    pruner_percentile: float
-    pruner_warmup: int
-    pruner_patience: int
-    gap_weight: float
-    max_failures: int
+    trials: int = key(int, 40, check=positive)
+    sampler: str = key(str, "tpe", check=one_of(*SAMPLERS))
+    sampler_startup: int = key(int, 10, check=non_negative)
+    pruner: str = key(str, "percentile", check=one_of(*PRUNERS))
+    pruner_startup: int = key(int, 5, check=non_negative)
+    pruner_percentile: float = key(float, 90.0, check=lambda v: None if 0 < v < 100
+                                   else "must be in (0, 100): the share of trials kept")
+    pruner_warmup: int = key(int, 10, check=non_negative)
+    # Cut only a trial that has also stopped improving for 2 epochs (PatientPruner): the
+    # percentile alone cut the chosen slow starter (benchmarks/results/pruner.md).
+    pruner_patience: int = key(int, 2, check=non_negative)
+    gap_weight: float = key(float, 0.5, check=non_negative)
+    max_failures: int = key(int, 5, check=positive)
 
 
 @dataclass(frozen=True)
@@ -98,11 +130,11 @@ class KerasTunerSpec:
     """The Keras Tuner backend's tuner. ``max_epochs`` and ``trials`` of 0 mean "as in
     [training] / [search]"; ``factor`` and ``hyperband_iterations`` are Hyperband's own."""
 
-    tuner: str
-    max_epochs: int
-    factor: int
-    trials: int
-    hyperband_iterations: int
+    tuner: str = key(str, "hyperband", check=one_of(*TUNERS))
+    max_epochs: int = key(int, 0, check=non_negative)
+    factor: int = key(int, 3, check=lambda v: None if v >= 2 else "must be >= 2")
+    trials: int = key(int, 0, check=non_negative)
+    hyperband_iterations: int = key(int, 1, check=positive)
 
 
 @dataclass(frozen=True)
@@ -110,8 +142,10 @@ class ConfirmSpec:
     """How ``regsearch report`` re-checks the search's answer: top ``top_k`` settings by the
     selection rule, and the baseline, each retrained with ``seeds`` fresh seeds."""
 
-    top_k: int
-    seeds: int
+    top_k: int = key(int, 3, check=positive)
+    # A standard deviation needs two runs; one seed would confirm nothing about noise.
+    seeds: int = key(int, 3, check=lambda v: None if v >= 2 else
+                     "must be >= 2 (a standard deviation needs two runs)")
 
 
 @dataclass(frozen=True)
@@ -120,9 +154,9 @@ class WorkersSpec:
     ``heartbeat_interval`` s; a trial whose last beat is older than ``grace_period`` s is marked
     FAILED by the next worker to look, and re-queued up to ``max_retry`` times."""
 
-    heartbeat_interval: int
-    grace_period: int
-    max_retry: int
+    heartbeat_interval: int = key(int, 5, check=positive)
+    grace_period: int = key(int, 20, check=positive)
+    max_retry: int = key(int, 2, check=non_negative)
 
 
 @dataclass(frozen=True)
@@ -168,27 +202,9 @@ class StudySpec:
         return doc
 
 
-def _name(v: str) -> str | None:
-    return None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) else \
-        "must be letters, digits, '_', '.', '-' (starting with a letter or digit)"
-
-
-def _path(v: str | dict) -> str | None:
-    """A file path must be one the OS can open; TOML's escapes can put a NUL in a string."""
-    return "must not contain a NUL character" if isinstance(v, str) and "\x00" in v else None
-
-
-def _storage(v: str) -> str | None:
-    if "\x00" in v:
-        return "must not contain a NUL character"
-    scheme = v.split("://", 1)[0] if "://" in v else None
-    if scheme is None:
-        return f"must be a database URL such as {DEFAULT_STORAGE!r}"
-    if scheme not in STORAGE_SCHEMES:
-        return f"unknown storage scheme {scheme!r}; allowed: {', '.join(STORAGE_SCHEMES)}"
-    return None
-
-
+# [study] and [selection] have no dataclass of their own: their keys land on StudySpec, which
+# holds them resolved (the parsed Space, not the file's reference to it; an absolute storage
+# URL) beside fields no file writes (path, space_path), so their schema stays a table here.
 _SECTIONS: dict[str, dict[str, Field]] = {
     "study": {
         "name": Field((str,), check=_name, help="a string such as 'default'"),
@@ -198,86 +214,23 @@ _SECTIONS: dict[str, dict[str, Field]] = {
         "seed": Field((int,), 0, check=non_negative),
         "backend": Field((str,), "optuna", check=one_of(*BACKENDS)),
     },
-    "data": {
-        "dataset": Field((str,), "digits", check=one_of(*DATASETS)),
-        "path": Field((str,), None, check=_path),
-        "x_key": Field((str,), "x"),
-        "y_key": Field((str,), "y"),
-        "label_column": Field((str,), "label"),
-        "validation": Field((float,), 0.2, check=open_unit),
-        "test": Field((float,), 0.2, check=open_unit),
-        "limit": Field((int,), 0, check=non_negative),
-        "scaling": Field((str,), "auto", check=one_of(*SCALINGS)),
-        "missing": Field((str,), "error", check=one_of(*MISSING)),
-    },
-    "model": {
-        "hidden": Field((list,), [50, 50]),
-        "batch_norm": Field((bool,), True),
-    },
-    "training": {
-        "optimizer": Field((str,), "adam", check=one_of("adam", "sgd", "rmsprop")),
-        "learning_rate": Field((float,), 0.001, check=positive),
-        "batch_size": Field((int,), 100, check=positive),
-        "max_epochs": Field((int,), 30, check=positive),
-        "patience": Field((int,), 5, check=positive),
-        "train_eval_samples": Field((int,), 2000, check=positive),
-        # One compiled model per worker, re-armed each trial (search/reuse.py); false rebuilds.
-        "reuse_model": Field((bool,), True),
-        # EarlyStopping waits for this many optimizer steps (TrainingSpec.schedule).
-        "min_steps": Field((int,), 300, check=non_negative),
-    },
-    "search": {
-        "trials": Field((int,), 40, check=positive),
-        "sampler": Field((str,), "tpe", check=one_of(*SAMPLERS)),
-        "sampler_startup": Field((int,), 10, check=non_negative),
-        "pruner": Field((str,), "percentile", check=one_of(*PRUNERS)),
-        "pruner_startup": Field((int,), 5, check=non_negative),
-        "pruner_percentile": Field((float,), 90.0, check=lambda v: None if 0 < v < 100
-                                   else "must be in (0, 100): the share of trials kept"),
-        "pruner_warmup": Field((int,), 10, check=non_negative),
-        # Cut only a trial that has also stopped improving for 2 epochs (PatientPruner): the
-        # percentile alone cut the chosen slow starter (benchmarks/results/pruner.md).
-        "pruner_patience": Field((int,), 2, check=non_negative),
-        "gap_weight": Field((float,), 0.5, check=non_negative),
-        "max_failures": Field((int,), 5, check=positive),
-    },
+    "data": table_fields(DataSpec),
+    "model": table_fields(ModelSpec),
+    "training": table_fields(TrainingSpec),
+    "search": table_fields(SearchSpec),
     "selection": {
         "tolerance": Field((float,), None, check=open_unit),
     },
-    "keras_tuner": {
-        "tuner": Field((str,), "hyperband", check=one_of(*TUNERS)),
-        "max_epochs": Field((int,), 0, check=non_negative),
-        "factor": Field((int,), 3, check=lambda v: None if v >= 2 else "must be >= 2"),
-        "trials": Field((int,), 0, check=non_negative),
-        "hyperband_iterations": Field((int,), 1, check=positive),
-    },
-    "workers": {
-        "heartbeat_interval": Field((int,), 5, check=positive),
-        "grace_period": Field((int,), 20, check=positive),
-        "max_retry": Field((int,), 2, check=non_negative),
-    },
-    "confirm": {
-        "top_k": Field((int,), 3, check=positive),
-        # A standard deviation needs two runs; one seed would confirm nothing about noise.
-        "seeds": Field((int,), 3, check=lambda v: None if v >= 2 else
-                       "must be >= 2 (a standard deviation needs two runs)"),
-    },
+    "keras_tuner": table_fields(KerasTunerSpec),
+    "workers": table_fields(WorkersSpec),
+    "confirm": table_fields(ConfirmSpec),
 }
 
 
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a study spec and the space it names; raise ``SpecError`` if bad."""
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(path, [Problem("", "study spec not found")]) from None
-    except IsADirectoryError:
-        raise SpecError(path, [Problem("", "is a directory, expected a .toml study spec")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(path, [Problem("", f"cannot read the file ({exc})")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(path, [Problem("", f"malformed TOML: {exc}")]) from None
+    doc = read_toml(path, "study spec not found", "is a directory, expected a .toml study spec")
     return spec_from_dict(doc, path)
 
 

@@ -107,6 +107,11 @@ def test_malformed_and_missing_files(tmp_path):
         load_space(bad)
     with pytest.raises(SpecError, match=r"nope\.toml.*space file not found"):
         load_space(tmp_path / "nope.toml")
+    with pytest.raises(SpecError, match=r"cannot read the file \(.*Is a directory"):
+        load_space(tmp_path)
+    (tmp_path / "latin1.toml").write_bytes(b"# caf\xe9\n")
+    with pytest.raises(SpecError, match=r"latin1\.toml.*cannot read the file \('utf-8' codec"):
+        load_space(tmp_path / "latin1.toml")
 
 
 def test_every_problem_is_collected_before_raising(tmp_path):

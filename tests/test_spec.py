@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from search.errors import SpecError
-from search.spec import load_spec, spec_from_dict
+from search.spec import (ConfirmSpec, DataSpec, KerasTunerSpec, ModelSpec, SearchSpec,
+                         TrainingSpec, WorkersSpec, load_spec, spec_from_dict)
 
 from .conftest import ROOT, SPACE
 
@@ -123,6 +124,22 @@ def test_malformed_and_missing_spec(tmp_path):
         load_spec(bad)
     with pytest.raises(SpecError, match=r"nope\.toml.*study spec not found"):
         load_spec(tmp_path / "nope.toml")
+    with pytest.raises(SpecError, match=r"is a directory, expected a \.toml study spec"):
+        load_spec(tmp_path)
+    (tmp_path / "latin1.toml").write_bytes(b"# caf\xe9\n")
+    with pytest.raises(SpecError, match=r"latin1\.toml.*cannot read the file \('utf-8' codec"):
+        load_spec(tmp_path / "latin1.toml")
+
+
+def test_a_file_that_leaves_keys_out_gets_the_dataclass_defaults(tmp_path):
+    """Each key is declared once, as a field of its section's dataclass: the default a file
+    gets for a key it leaves out is that field's default."""
+    path = tmp_path / "study.toml"
+    path.write_text(HEAD)
+    spec = load_spec(path)
+    assert (spec.data, spec.model, spec.training, spec.search, spec.keras_tuner, spec.confirm,
+            spec.workers) == (DataSpec(), ModelSpec(), TrainingSpec(), SearchSpec(),
+                              KerasTunerSpec(), ConfirmSpec(), WorkersSpec())
 
 
 def test_relative_sqlite_storage_is_taken_from_the_spec_folder(tmp_path):
@@ -132,8 +149,6 @@ def test_relative_sqlite_storage_is_taken_from_the_spec_folder(tmp_path):
 
 
 def test_schedule_waits_for_min_steps_before_early_stopping():
-    from search.spec import TrainingSpec
-
     t = TrainingSpec(optimizer="adam", learning_rate=1e-3, batch_size=100, max_epochs=30,
                      patience=6, train_eval_samples=2000, reuse_model=True, min_steps=300)
     assert t.schedule(106) == (156, 150)     # 2 steps an epoch: 150 epochs, then the patience
