@@ -1,9 +1,9 @@
-"""Datasets, the train / validation / test split and the feature scaling.
+"""Datasets and the train / validation / test split.
 
 Data is loaded once per study: checked (every row labelled, features numeric, missing values
 refused or dropped as ``data.missing`` says), flattened to float32 features with labels
 0..k-1, split stratified with the study's seed, and scaled by a ``Scaling`` fitted on the
-training part only, so validation and test figures never leak into the model's input. The
+training part only (``search/scaling.py``), so validation and test figures never leak into the model's input. The
 search only ever receives the train and validation parts; ``Splits.test`` is read to report
 the baseline and the chosen setting.
 """
@@ -12,59 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
 from .errors import RegsearchError
+from .scaling import Scaling, fit_scaling, scaling_method
 from .spec import DataSpec
-
-METHODS = ("standard", "minmax", "range", "none")
-IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist")
-
-
-@dataclass(frozen=True, eq=False)
-class Scaling:
-    """A fitted feature scaling: ``scaled = (x - offset) / scale``, one value per feature.
-
-    This form is what ``keras.layers.Normalization(mean=offset, variance=scale**2)`` computes,
-    so an exported model can take raw features. ``requested`` is the spec's
-    ``data.scaling`` (maybe "auto"), ``method`` the one applied.
-    """
-
-    requested: str
-    method: str
-    offset: np.ndarray
-    scale: np.ndarray
-
-    def __post_init__(self) -> None:
-        for name in ("offset", "scale"):
-            values = np.array(getattr(self, name), dtype="float32").reshape(-1)
-            values.flags.writeable = False
-            object.__setattr__(self, name, values)
-        if self.offset.shape != self.scale.shape:
-            raise ValueError(f"offset has {self.offset.size} values but scale {self.scale.size}")
-
-    @classmethod
-    def identity(cls, n_features: int, requested: str = "none") -> Scaling:
-        """No scaling: the features as they are."""
-        return cls(requested, "none", np.zeros(n_features), np.ones(n_features))
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        """Scale features (rows of ``n_features`` values) as fitted; float32."""
-        return (np.asarray(x, dtype="float32") - self.offset) / self.scale
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, for study attributes and exports."""
-        return {"method": self.method, "requested": self.requested,
-                "offset": [float(v) for v in self.offset], "scale": [float(v) for v in self.scale]}
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> Scaling:
-        """The inverse of ``to_dict``."""
-        return cls(doc["requested"], doc["method"], np.asarray(doc["offset"]),
-                   np.asarray(doc["scale"]))
 
 
 @dataclass(frozen=True)
@@ -321,46 +274,3 @@ def _min_rows(k: int, spec: DataSpec) -> int:
         if min(n_test, n_val, n - n_test - n_val) >= k:
             return n
         n += 1
-
-
-def scaling_method(spec: DataSpec, x: np.ndarray) -> str:
-    """The method ``data.scaling`` names; "auto" is one range for images (pixels share a
-    scale) and per-feature standardization for tabular data.
-
-    ``x`` is the dataset as loaded: an NPZ with 3+ dimensions or integer values is images.
-    """
-    if spec.scaling != "auto":
-        return spec.scaling
-    if spec.dataset in IMAGE_DATASETS:
-        return "range"
-    if spec.dataset == "npz" and (x.ndim >= 3 or np.issubdtype(x.dtype, np.integer)):
-        return "range"
-    return "standard"
-
-
-def fit_scaling(x_train: np.ndarray, method: str, requested: str | None = None) -> Scaling:
-    """Fit ``method`` on the training features (n, n_features) with scikit-learn's scalers.
-
-    standard: per feature, mean and standard deviation (StandardScaler; a constant feature
-    gets scale 1). minmax: per feature, min and range to [0, 1] (MinMaxScaler). range: one min
-    and range over all values, as for pixels. none: unchanged.
-    """
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
-
-    x = np.asarray(x_train, dtype="float64")
-    n_features = x.shape[1]
-    if method == "standard":
-        fitted = StandardScaler().fit(x)
-        offset, scale = fitted.mean_, fitted.scale_
-    elif method == "minmax":
-        fitted = MinMaxScaler().fit(x)
-        offset, scale = fitted.data_min_, 1 / fitted.scale_
-    elif method == "range":
-        fitted = MinMaxScaler().fit(x.reshape(-1, 1))
-        offset = np.full(n_features, fitted.data_min_[0])
-        scale = np.full(n_features, 1 / fitted.scale_[0])
-    elif method == "none":
-        offset, scale = np.zeros(n_features), np.ones(n_features)
-    else:
-        raise ValueError(f"unknown scaling method {method!r}; allowed: {', '.join(METHODS)}")
-    return Scaling(requested or method, method, offset, scale)

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from search.data import Scaling, fit_scaling, load_raw_splits, load_splits
+from search.data import load_raw_splits, load_splits
+from search.scaling import Scaling, fit_scaling
 from search.errors import RegsearchError
 from search.spec import DataSpec
 
