@@ -27,7 +27,7 @@ BACKENDS = {"optuna": "Optuna (TPE + percentile pruner)", "keras-tuner": "Keras 
 
 
 def run(backend: str, spec: Path) -> dict:
-    from search import records
+    from search.study import counts, trials_frame
 
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "search.cli", "run", str(spec), "--backend", backend,
@@ -35,7 +35,7 @@ def run(backend: str, spec: Path) -> dict:
                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     wall = time.perf_counter() - started
     study = study_of(spec, backend)
-    return {"backend": backend, "wall_s": wall, **records.counts(records.trials_frame(study)),
+    return {"backend": backend, "wall_s": wall, **counts(trials_frame(study)),
             "chosen": study.user_attrs["chosen"] | {"curves": None},
             "baseline": study.user_attrs["baseline"] | {"curves": None}}
 

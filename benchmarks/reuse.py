@@ -26,7 +26,7 @@ WORK = BENCH_WORK / "reuse"
 
 def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
     """One ``regsearch run`` in a fresh process; its wall time and what the study holds."""
-    from search import records
+    from search.study import counts, trials_frame
 
     spec = default_spec(WORK / ("reuse" if reuse else "rebuild"), trials=trials, epochs=epochs,
                         reuse_model=reuse)
@@ -35,11 +35,11 @@ def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
                    cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - started
     study = study_of(spec)
-    frame = records.trials_frame(study)
+    frame = trials_frame(study)
     trial_seconds = frame["duration"].dt.total_seconds().sum()
     chosen = study.user_attrs["chosen"]
     return {"reuse": reuse, "wall_s": wall, "trial_s": float(trial_seconds),
-            **records.counts(frame), "chosen": chosen["trial"],
+            **counts(frame), "chosen": chosen["trial"],
             "chosen_val": chosen["val_accuracy"], "chosen_gap": chosen["gap"],
             "values": [t.value for t in study.trials]}
 

@@ -68,7 +68,8 @@ def job_spec(folder: Path, strategy: str, dataset: str, seed: int, trials: int,
 
 def run_job(job: dict) -> dict:
     """One strategy x dataset x seed in this process: run it, read back what it did."""
-    from search import commands, records, trainer
+    from search import commands, trainer
+    from search.study import counts, trials_frame
     from search.backends import optuna_backend
     from search.spec import load_spec
 
@@ -85,7 +86,7 @@ def run_job(job: dict) -> dict:
     commands.run_study(spec_path=str(path), progress=False, out=io.StringIO())
     wall = time.perf_counter() - started
     study = study_of(path)
-    frame = records.trials_frame(study)
+    frame = trials_frame(study)
     trials = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete),
                     key=lambda t: t.datetime_complete)
     chosen = study.user_attrs["chosen"]
@@ -93,7 +94,7 @@ def run_job(job: dict) -> dict:
         **job, "wall_s": wall,
         "search_s": (trials[-1].datetime_complete - min(t.datetime_start for t in trials)
                      ).total_seconds(),
-        **records.counts(frame), "tolerance": chosen["selection"]["tolerance"],
+        **counts(frame), "tolerance": chosen["selection"]["tolerance"],
         "chosen": {k: chosen[k] for k in ("trial", "params", "train_accuracy", "val_accuracy",
                                           "test_accuracy", "gap")},
         "baseline": {k: study.user_attrs["baseline"][k]

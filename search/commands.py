@@ -71,6 +71,7 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     from .errors import TrialFailure
     from .objective import trainer_for
     from .storage import display_url
+    from .study import Snapshot
     from .trainer import configure_tensorflow
 
     splits = load_splits(spec.data, spec.seed)  # bad data fails before the storage is touched
@@ -106,10 +107,10 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
                     if spec.backend == "keras-tuner"
                     else "the running trial was recorded as FAILED")
             print(f"\ninterrupted: {fate}; run the same command again to continue", file=out)
-            print(_summary(study, baseline, None), file=out)
+            print(_summary(Snapshot(study), baseline, None), file=out)
             raise Interrupted("interrupted by the user") from None
-        chosen = holdout.ensure_chosen(study, spec, trainer)
-    text = _summary(study, baseline, chosen)
+        chosen = holdout.ensure_chosen(Snapshot(study), trainer)
+    text = _summary(Snapshot(study), baseline, chosen)
     print(text, file=out)
     return {"study": study.study_name, "baseline": baseline, "chosen": chosen}
 
@@ -157,50 +158,50 @@ def run_worker(*, study: str, storage: str | None = None, trials: int | None = N
 
 
 def _open_backend_study(spec: StudySpec):
-    from .backends import optuna_backend
+    """Optuna's study gets the backend's sampler and pruner; Keras Tuner's needs neither."""
+    if spec.backend == "optuna":
+        from .backends import optuna_backend
 
-    return optuna_backend.open_study(spec, name=study_name(spec), backend=spec.backend)
+        return optuna_backend.open_study(spec, name=study_name(spec))
+    from .study import open_study
+
+    return open_study(spec, name=study_name(spec), backend=spec.backend)
 
 
-def _summary(study, baseline, chosen) -> str:
-    from . import records
-    from .guard import stored
+def _summary(snap, baseline, chosen) -> str:
     from .summary import format_summary
 
-    frame = records.trials_frame(study)
-    return format_summary(study.study_name, baseline, chosen, records.counts(frame),
-                          guard=stored(study.user_attrs),
-                          scaling=study.user_attrs.get("data_scaling"))
+    return format_summary(snap.name, baseline, chosen, snap.counts, guard=snap.guard,
+                          scaling=snap.attrs.get("data_scaling"))
 
 
 def load_results(*, study: str, storage: str | None = None, backend: str | None = None):
-    """Load a study with its baseline and chosen setting (evaluating test if not done yet)."""
-    from . import holdout, records
+    """One snapshot of a study with its baseline and chosen setting (evaluating test if not
+    done yet): ``(snapshot, baseline, chosen)``."""
+    from . import holdout
     from .storage import load_study
+    from .study import Snapshot
 
     name, url = resolve_study(study, storage, backend)
-    st = load_study(name, url)
-    frame = records.trials_frame(st)
-    if records.completed(frame).empty:
-        c = records.counts(frame)
+    snap = Snapshot(load_study(name, url))
+    if snap.selection is None:
+        c = snap.counts
         raise RegsearchError(f"study {name!r} has no completed trial yet ({c['pruned']} pruned, "
                              f"{c['failed']} failed, {c['running']} running): nothing to "
                              f"export; run more trials with `regsearch run`")
-    spec = records.stored_spec(st)
-    baseline = st.user_attrs.get("baseline")
-    chosen = st.user_attrs.get("chosen")
-    sel = records.selection(st, frame)
-    if baseline is None or chosen is None or chosen.get("trial") != int(sel.chosen["number"]) \
-            or chosen.get("selection") != sel.describe():
+    baseline = snap.attrs.get("baseline")
+    chosen = snap.attrs.get("chosen")
+    if baseline is None or not holdout.is_current(chosen, snap.selection):
         from .data import load_splits
         from .objective import trainer_for
         from .trainer import configure_tensorflow
 
         configure_tensorflow()
+        spec = snap.spec
         with trainer_for(spec, load_splits(spec.data, spec.seed)) as trainer:
-            baseline = holdout.ensure_baseline(st, spec, trainer)
-            chosen = holdout.ensure_chosen(st, spec, trainer)
-    return st, spec, baseline, chosen
+            baseline = holdout.ensure_baseline(snap.study, spec, trainer)
+            chosen = holdout.ensure_chosen(snap, trainer)
+    return snap, baseline, chosen
 
 
 def export_study(*, study: str, storage: str | None = None, backend: str | None = None,
@@ -214,34 +215,31 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
     out = out or sys.stdout
     from .confirm import current
     from .export import FORMATS, build_export, dumps, write_atomic
-    from .guard import stored
 
     if fmt is None:
         fmt = Path(output).suffix.lstrip(".") if output and Path(output).suffix else "json"
     if fmt not in FORMATS:
         raise RegsearchError(f"--format: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
-    st, spec, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
-    guard = stored(st.user_attrs)
-    warning = guard.message() if guard is not None and guard.fires else None
+    snap, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
+    warning = snap.warning
     if warning and not force:
-        raise RegsearchError(f"study {st.study_name!r}: {warning}. Its chosen setting is noise, "
+        raise RegsearchError(f"study {snap.name!r}: {warning}. Its chosen setting is noise, "
                              "not a regularization worth reusing, so nothing was written; pass "
                              "--force to export it anyway")
-    sizes = st.user_attrs.get("data_sizes", {})
-    snippet = study_snippet(st, spec, chosen["params"])
-    confirmation = current(st, spec)  # only if it still covers the study's top settings
-    document = build_export(st.study_name, st.user_attrs.get("backend", "optuna"), chosen,
-                            baseline, st.user_attrs["spec"], snippet, confirmation,
+    snippet = study_snippet(snap, chosen["params"])
+    confirmation = current(snap)  # only if it still covers the study's top settings
+    document = build_export(snap.name, snap.attrs.get("backend", "optuna"), chosen,
+                            baseline, snap.attrs["spec"], snippet, confirmation,
                             warning=warning)
     text = dumps(document, fmt)
-    target = output or f"studies/exports/{st.study_name}.{fmt}"
+    target = output or f"studies/exports/{snap.name}.{fmt}"
     write_atomic(target, text)
     if warning:
         print(f"WARNING: {warning}", file=out)
-    print(f"exported trial {chosen['trial']} of study {st.study_name} to {target}", file=out)
+    print(f"exported trial {chosen['trial']} of study {snap.name} to {target}", file=out)
     print(f"  val accuracy {chosen['val_accuracy']:.4f}, test accuracy "
           f"{chosen['test_accuracy']:.4f}, gap {chosen['gap']:+.4f} "
-          f"(baseline gap {baseline['gap']:+.4f}; data {sizes})", file=out)
+          f"(baseline gap {baseline['gap']:+.4f}; data {snap.sizes})", file=out)
     if confirmation is not None:
         block = document["confirmation"]
         print(f"  confirmed over seeds {block['seeds']}: best trial {block['best_trial']}"
@@ -251,15 +249,16 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
     return document
 
 
-def study_snippet(study, spec: StudySpec, params: dict[str, Any]) -> str:
+def study_snippet(snap, params: dict[str, Any]) -> str:
     """The Keras snippet for ``params`` on this study's data, scaling and training settings."""
     from .snippet import keras_snippet
 
-    n_features, n_classes = _shape(study, spec)
+    spec = snap.spec
+    n_features, n_classes = _shape(snap)
     return keras_snippet(
         params, n_features=n_features, n_classes=n_classes, model=spec.model,
         training=spec.training, gap_weight=spec.search.gap_weight, seed=spec.seed,
-        scaling=study.user_attrs.get("data_scaling"))
+        scaling=snap.attrs.get("data_scaling"))
 
 
 def report_study(*, study: str, storage: str | None = None, backend: str | None = None,
@@ -270,7 +269,8 @@ def report_study(*, study: str, storage: str | None = None, backend: str | None 
     from . import confirm, report
     from .storage import artifact_dir
 
-    st, spec, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
+    snap, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
+    spec = snap.spec
 
     def splits():
         from .data import load_splits
@@ -279,31 +279,31 @@ def report_study(*, study: str, storage: str | None = None, backend: str | None 
         configure_tensorflow()
         return load_splits(spec.data, spec.seed)
 
-    if confirm.current(st, spec) is None:
+    if confirm.current(snap) is None:
         print(f"confirming the top {spec.confirm.top_k} settings and the baseline with "
               f"{spec.confirm.seeds} fresh seeds each...", file=out, flush=True)
-    confirmation = confirm.ensure_confirmation(st, spec, splits, out=out)
-    out_dir = Path(output) if output else report.default_dir(st.study_name)
-    figures = report.write_figures(st, baseline, chosen, out_dir)
-    snippet = study_snippet(st, spec, chosen["params"])
-    page = report.render_html(st, spec, baseline, chosen, confirmation, snippet, out_dir, figures)
+    confirmation = confirm.ensure_confirmation(snap, splits, out=out)
+    out_dir = Path(output) if output else report.default_dir(snap.name)
+    figures = report.write_figures(snap, baseline, chosen, out_dir)
+    snippet = study_snippet(snap, chosen["params"])
+    page = report.render_html(snap, baseline, chosen, confirmation, snippet, out_dir, figures)
     target = report.write_report(out_dir, page)
     _, url = resolve_study(study, storage, backend)
-    published = report.publish_to_dashboard(st, baseline, chosen, confirmation, out_dir, figures,
+    published = report.publish_to_dashboard(snap, baseline, chosen, confirmation, out_dir, figures,
                                             artifact_dir(url))
-    text = report.terminal_summary(st, baseline, chosen, confirmation, target, figures, published)
+    text = report.terminal_summary(snap, baseline, chosen, confirmation, target, figures, published)
     print(text, file=out)
-    return {"study": st.study_name, "report": str(target), "figures": figures,
+    return {"study": snap.name, "report": str(target), "figures": figures,
             "confirmation": confirmation, "summary": text}
 
 
-def _shape(study, spec: StudySpec) -> tuple[int, int]:
-    shape = study.user_attrs.get("data_shape")
+def _shape(snap) -> tuple[int, int]:
+    shape = snap.attrs.get("data_shape")
     if shape:
         return int(shape[0]), int(shape[1])
     from .data import load_splits
 
-    splits = load_splits(spec.data, spec.seed)
+    splits = load_splits(snap.spec.data, snap.spec.seed)
     return splits.n_features, splits.n_classes
 
 
@@ -313,8 +313,10 @@ def summarize(*, study: str, storage: str | None = None, backend: str | None = N
     out = out or sys.stdout
     from .storage import load_study
 
+    from .study import Snapshot
+
     name, url = resolve_study(study, storage, backend)
-    st = load_study(name, url)
-    text = _summary(st, st.user_attrs.get("baseline"), st.user_attrs.get("chosen"))
+    snap = Snapshot(load_study(name, url))
+    text = _summary(snap, snap.attrs.get("baseline"), snap.attrs.get("chosen"))
     print(text, file=out)
     return text

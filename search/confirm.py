@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import numpy as np
-import optuna
 
-from . import holdout, records
+from . import holdout
 from .data import Splits
 from .objective import Selection, select, trainer_for
 from .spec import StudySpec
+from .study import Snapshot, setting
 
 #: The figures each confirmation run keeps, and that are averaged.
 FIGURES = ("train_accuracy", "val_accuracy", "test_accuracy", "gap")
@@ -32,18 +32,17 @@ def seeds(spec: StudySpec) -> list[int]:
     return [spec.seed + i for i in range(1, spec.confirm.seeds + 1)]
 
 
-def ranked(study: optuna.Study, k: int) -> list[dict[str, Any]]:
+def ranked(snap: Snapshot, k: int) -> list[dict[str, Any]]:
     """The top ``k`` completed trials by the selection rule, best first.
 
     The rule picks one trial; the next is the one it picks once the first is set aside, with the
     tolerance of the first pick kept fixed so every rank is judged by the same yardstick.
     """
-    frame = records.trials_frame(study)
-    first = records.selection(study, frame)
+    first = snap.selection
     if first is None:
         return []
     out = [first.chosen]
-    rest = [r for r in records.completed(frame).to_dict("records")
+    rest = [r for r in snap.completed.to_dict("records")
             if r["number"] != first.chosen["number"]]
     while rest and len(out) < k:
         # n_val is not used when a tolerance is given.
@@ -60,16 +59,16 @@ def summarize_runs(runs: list[dict[str, Any]]) -> tuple[dict[str, float], dict[s
             {k: float(v.std(ddof=1)) for k, v in values.items()})
 
 
-def current(study: optuna.Study, spec: StudySpec) -> dict[str, Any] | None:
+def current(snap: Snapshot) -> dict[str, Any] | None:
     """The stored confirmation if it still covers the study's top-k settings and seeds."""
-    stored = study.user_attrs.get("confirmation")
-    if stored is None or stored["seeds"] != seeds(spec):
+    stored = snap.attrs.get("confirmation")
+    if stored is None or stored["seeds"] != seeds(snap.spec):
         return None
-    numbers = [int(r["number"]) for r in ranked(study, spec.confirm.top_k)]
+    numbers = [int(r["number"]) for r in ranked(snap, snap.spec.confirm.top_k)]
     return stored if [s["trial"] for s in stored["settings"][1:]] == numbers else None
 
 
-def ensure_confirmation(study: optuna.Study, spec: StudySpec, splits: Callable[[], Splits],
+def ensure_confirmation(snap: Snapshot, splits: Callable[[], Splits],
                         out: TextIO | None = None) -> dict[str, Any] | None:
     """The study's confirmation, computed now unless the stored one covers the same settings.
 
@@ -77,13 +76,14 @@ def ensure_confirmation(study: optuna.Study, spec: StudySpec, splits: Callable[[
     the same seeds (the baseline, a trial still in the top k) are reused, so running the report
     again after a few more trials retrains only the newcomers. None when no trial completed.
     """
-    if (fresh := current(study, spec)) is not None:
+    if (fresh := current(snap)) is not None:
         return fresh
-    top = ranked(study, spec.confirm.top_k)
+    spec = snap.spec
+    top = ranked(snap, spec.confirm.top_k)
     if not top:
         return None
     wanted = seeds(spec)
-    stored = study.user_attrs.get("confirmation")
+    stored = snap.attrs.get("confirmation")
     done = {s["trial"]: s for s in stored["settings"]} if stored and stored["seeds"] == wanted \
         else {}
     numbers = [int(r["number"]) for r in top]
@@ -91,7 +91,7 @@ def ensure_confirmation(study: optuna.Study, spec: StudySpec, splits: Callable[[
     trainer = None
     settings = []
     todo: list[tuple[str, int | None, dict[str, Any]]] = [("baseline", None, {})] + [
-        (f"trial {n}", n, records.setting(r)) for n, r in zip(numbers, top)]
+        (f"trial {n}", n, setting(r)) for n, r in zip(numbers, top)]
     with contextlib.ExitStack() as stack:
         for label, number, params in todo:
             if number in done:
@@ -112,15 +112,14 @@ def ensure_confirmation(study: optuna.Study, spec: StudySpec, splits: Callable[[
             settings.append({"label": label, "trial": number, "params": result["params"],
                              "runs": runs, "mean": mean, "std": std})
 
-    n_val = int(study.user_attrs.get("data_sizes", {}).get("val", 0)) or 1
-    best = _select_on_means(settings[1:], n_val, spec.tolerance)
+    best = _select_on_means(settings[1:], snap.n_val, spec.tolerance)
     confirmation = {
         "seeds": wanted, "top_k": spec.confirm.top_k, "search_chosen": numbers[0],
         "best": int(best.chosen["number"]), "agrees": int(best.chosen["number"]) == numbers[0],
         "selection": best.describe(), "settings": settings,
         "seconds": sum(r["seconds"] for s in settings for r in s["runs"]),
     }
-    study.set_user_attr("confirmation", confirmation)
+    snap.study.set_user_attr("confirmation", confirmation)
     return confirmation
 
 

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .records import METRICS
+from .study import METRICS
 from .errors import RegsearchError
 
 FORMATS = ("json", "toml")

@@ -12,10 +12,10 @@ from typing import Any
 
 import optuna
 
-from . import records
 from .data import Splits
-from .objective import trainer_for
+from .objective import Selection, trainer_for
 from .spec import StudySpec
+from .study import Snapshot, setting
 from .trainer import Trainer
 
 
@@ -44,18 +44,23 @@ def ensure_baseline(study: optuna.Study, spec: StudySpec, trainer: Trainer) -> d
     return study.user_attrs["baseline"]
 
 
-def ensure_chosen(study: optuna.Study, spec: StudySpec, trainer: Trainer
-                  ) -> dict[str, Any] | None:
+def is_current(chosen: dict[str, Any] | None, sel: Selection) -> bool:
+    """Whether a stored chosen setting is still what the selection picks, by the same rule."""
+    return bool(chosen) and chosen.get("trial") == int(sel.chosen["number"]) \
+        and chosen.get("selection") == sel.describe()
+
+
+def ensure_chosen(snap: Snapshot, trainer: Trainer) -> dict[str, Any] | None:
     """The chosen trial with its test accuracy; re-evaluated only when the choice changed."""
-    sel = records.selection(study)
+    sel = snap.selection
     if sel is None:
         return None
-    number = int(sel.chosen["number"])
-    stored = study.user_attrs.get("chosen")
-    if stored and stored.get("trial") == number and stored.get("selection") == sel.describe():
+    stored = snap.attrs.get("chosen")
+    if is_current(stored, sel):
         return stored
-    params = records.setting(sel.chosen)
-    fresh = evaluate_setting(params, spec, trainer.splits, trainer=trainer)
+    number = int(sel.chosen["number"])
+    params = setting(sel.chosen)
+    fresh = evaluate_setting(params, snap.spec, trainer.splits, trainer=trainer)
     chosen = {
         "trial": number, "params": params, "selection": sel.describe(),
         # The trial's own validation figures are what selection judged; the fresh run supplies
@@ -66,5 +71,5 @@ def ensure_chosen(study: optuna.Study, spec: StudySpec, trainer: Trainer
         "reproduced": abs(fresh["val_accuracy"] - float(sel.chosen["val_accuracy"])) < 1e-6,
         "curves": fresh["curves"],
     }
-    study.set_user_attr("chosen", chosen)
+    snap.study.set_user_attr("chosen", chosen)
     return chosen

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from .guard import LearningGuard
-from .records import METRICS, PARAMS
+from .study import METRICS, PARAMS
 
 
 def side_by_side(baseline: dict[str, Any] | None, chosen: dict[str, Any] | None) -> pd.DataFrame:
@@ -50,7 +50,7 @@ def format_summary(name: str, baseline: dict[str, Any] | None, chosen: dict[str,
         lines.append(f"selection: {sel['rule']}; tolerance {sel['tolerance']:.4f} "
                      f"({sel['tolerance_source']}); {sel['candidates']} candidates")
         if baseline is not None:
-            lines.append(_verdict(baseline, chosen, sel["tolerance"]))
+            lines.append(_verdict(baseline, chosen))
         if not chosen.get("reproduced", True):
             lines.append("note: retraining the chosen setting did not reproduce its validation "
                          "accuracy exactly; test accuracy comes from the retrained model")
@@ -69,16 +69,28 @@ def scaling_line(scaling: dict[str, Any]) -> str:
             if method != "none" else "data scaling: none (features used as they are)")
 
 
-def _verdict(baseline: dict[str, Any], chosen: dict[str, Any], tolerance: float) -> str:
+def costs_accuracy(baseline: dict[str, Any], chosen: dict[str, Any]) -> str | None:
+    """The verdict when the chosen setting loses more validation accuracy than the selection's
+    tolerance allows, in plain words (None when it does not).
+
+    The one wording of it: this summary, the report page, the report's terminal text and the
+    dashboard note all show this text.
+    """
+    dval = chosen["val_accuracy"] - baseline["val_accuracy"]
+    if dval >= -chosen["selection"]["tolerance"]:
+        return None
+    return ("the chosen setting is below the baseline's validation accuracy by more than the "
+            "tolerance: regularization in this space costs accuracy here")
+
+
+def _verdict(baseline: dict[str, Any], chosen: dict[str, Any]) -> str:
     closed = baseline["gap"] - chosen["gap"]
     dval = chosen["val_accuracy"] - baseline["val_accuracy"]
     text = (f"gap {baseline['gap']:+.4f} -> {chosen['gap']:+.4f} ({closed:+.4f} closed); "
             f"val accuracy {dval:+.4f}, test accuracy "
             f"{chosen['test_accuracy'] - baseline['test_accuracy']:+.4f} vs baseline")
-    if dval < -tolerance:
-        text += ("\nwarning: the chosen setting is below the baseline's validation accuracy by "
-                 "more than the tolerance: regularization in this space costs accuracy here")
-    return text
+    cost = costs_accuracy(baseline, chosen)
+    return f"{text}\nwarning: {cost}" if cost else text
 
 
 def fmt(value: Any) -> str:

@@ -32,6 +32,8 @@ from .backends import optuna_backend
 from .errors import RegsearchError
 from .spec import StudySpec
 from .storage import display_url, load_study, open_storage
+from .study import WORKER, counted_trials, record_budget, started, stored_spec, worker_budget
+from .study import budget as study_budget
 
 #: Seconds a worker process gets to record its trial as FAILED after Ctrl-C before it is killed.
 INTERRUPT_GRACE = 60
@@ -90,10 +92,8 @@ def fill(study: optuna.Study, spec: StudySpec, trainer, *, url: str,
     """
     out = out or sys.stdout
     fail_stale_trials(study)
-    budget = (spec.search.trials if extra_trials is None
-              else optuna_backend.started(study) + extra_trials)
-    # What `regsearch worker` fills up to: a short `--trials` run does not shrink the study.
-    study.set_user_attr("budget", max(budget, spec.search.trials))
+    budget = study_budget(study, spec, extra_trials)
+    record_budget(study, spec, budget)
     n_trials = len(study.get_trials(deepcopy=False))
     if n_trials:
         study.sampler = optuna_backend.make_sampler(spec.search, sampler_seed(spec.seed, n_trials))
@@ -101,7 +101,7 @@ def fill(study: optuna.Study, spec: StudySpec, trainer, *, url: str,
     waiting_since: float | None = None
     while True:
         fail_stale_trials(study)
-        room = budget - optuna_backend.started(study)
+        room = budget - started(study)
         if room > 0:
             waiting_since = None
             if workers == 1 or room == 1:  # one trial left needs no new process
@@ -195,7 +195,7 @@ def _watch(study: optuna.Study, procs: list[subprocess.Popen], trials: int,
 
 
 def _finished(study: optuna.Study) -> int:
-    return sum(t.state.is_finished() for t in optuna_backend.counted_trials(study))
+    return sum(t.state.is_finished() for t in counted_trials(study))
 
 
 def _obituary(log: Path, proc: subprocess.Popen) -> str:
@@ -212,13 +212,12 @@ def work(*, name: str, url: str, trials: int | None = None, threads: int | None 
     started, or ``trials`` of them. Everything else comes from the study itself: the spec it was
     created with (data, model, space, heartbeats) and its budget."""
     out = out or sys.stdout
-    from . import records
     from .data import load_splits
     from .objective import trainer_for
     from .trainer import configure_tensorflow
 
     configure_tensorflow(threads=threads)  # before TensorFlow starts its thread pools
-    spec = records.stored_spec(load_study(name, url))
+    spec = stored_spec(load_study(name, url))
     if spec.backend != "optuna":
         raise RegsearchError(f"study {name!r} is run by {spec.backend!r}; workers run Optuna "
                              "studies only")
@@ -226,19 +225,19 @@ def work(*, name: str, url: str, trials: int | None = None, threads: int | None 
                                       storage=open_storage(url, workers=spec.workers))
     study.sampler = optuna_backend.make_sampler(
         spec.search, sampler_seed(spec.seed, len(study.get_trials(deepcopy=False)),
-                                 optuna_backend.WORKER))
+                                 WORKER))
     splits = load_splits(spec.data, spec.seed)
     fail_stale_trials(study)
-    budget = int(study.user_attrs.get("budget", spec.search.trials))
-    mine = len(_trials_of(study, optuna_backend.WORKER))
+    budget = worker_budget(study, spec)
+    mine = len(_trials_of(study, WORKER))
     with trainer_for(spec, splits) as trainer:
         optuna_backend.run(study, spec, trainer, extra_trials=trials, budget=budget,
                            progress=progress)
-    ran = len(_trials_of(study, optuna_backend.WORKER)) - mine
-    print(f"worker {optuna_backend.WORKER}: ran {ran} trial(s) of study {name} in "
-          f"{display_url(url)}; {optuna_backend.started(study)} of its {budget} started",
+    ran = len(_trials_of(study, WORKER)) - mine
+    print(f"worker {WORKER}: ran {ran} trial(s) of study {name} in "
+          f"{display_url(url)}; {started(study)} of its {budget} started",
           file=out)
-    return {"worker": optuna_backend.WORKER, "trials": ran, "budget": budget}
+    return {"worker": WORKER, "trials": ran, "budget": budget}
 
 
 def _trials_of(study: optuna.Study, worker: str) -> list[optuna.trial.FrozenTrial]:

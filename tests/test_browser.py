@@ -19,7 +19,8 @@ import optuna
 import pytest
 
 from search.cli import main
-from search.report import HTML_NAME, describe_params
+from search.report import FIGURES, HTML_NAME, confirmation_verdict, describe_params
+from search.summary import fmt
 
 from .conftest import ROOT, write_tiny_spec
 
@@ -29,6 +30,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--window-size=1400,1000")
 WAIT = 60  # seconds for a page to render on a busy 2-core machine
+NARROW = 1300  # px: a laptop window the report's fixed-width tables must fit
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and os.environ.get("CI") != "true":
     pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium "
@@ -44,14 +46,14 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    """A 4-trial study with its report written; returns (spec, report folder, chosen, n)."""
+    """A 4-trial study with its report written; returns (spec, report folder, the study)."""
     folder = tmp_path_factory.mktemp("browser")
     spec = write_tiny_spec(folder, "web", trials=4, epochs=3,
                            extra="\n[confirm]\ntop_k = 1\nseeds = 2\n")
     assert main(["run", str(spec), "--no-progress"]) == 0
     assert main(["report", str(spec), "-o", str(folder / "report")]) == 0
     st = optuna.load_study(study_name="web", storage=f"sqlite:///{folder / 'regsearch.db'}")
-    return spec, folder / "report", st.user_attrs["chosen"], len(st.trials)
+    return spec, folder / "report", st
 
 
 @pytest.fixture
@@ -75,18 +77,47 @@ def shows(driver, text: str) -> str:
 
 
 def images_loaded(driver) -> bool:
+    """Every image on the page decoded to a real picture (a broken one has naturalWidth 0)."""
     return driver.execute_script(
         "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
 
 
-def test_report_page_shows_the_study_its_trials_and_the_chosen_params(study, browser, tmp_path):
-    _, report, chosen, n_trials = study
+def headline(st: optuna.Study) -> str:
+    """The gap, baseline -> chosen, as the page and the note both head it."""
+    baseline, chosen = st.user_attrs["baseline"], st.user_attrs["chosen"]
+    return f"gap {baseline['gap']:+.4f} → {chosen['gap']:+.4f}"
+
+
+def test_report_page_shows_the_study_its_trials_and_the_chosen_params(study, browser):
+    _, report, st = study
+    chosen, confirmation = st.user_attrs["chosen"], st.user_attrs["confirmation"]
+    browser.set_window_size(NARROW, 1000)
     browser.get((report / HTML_NAME).as_uri())
     shows(browser, "Headline")
     assert browser.find_element(By.ID, "study-name").text == "web"
-    assert browser.find_element(By.ID, "trial-count").text == str(n_trials)
+    assert browser.find_element(By.ID, "trial-count").text == str(len(st.trials))
+    assert browser.find_element(By.ID, "headline-numbers").text.startswith(headline(st))
     assert browser.find_element(By.ID, "chosen-params").text == describe_params(chosen["params"])
-    assert len(browser.find_elements(By.TAG_NAME, "img")) == 5 and images_loaded(browser)
+    assert (browser.find_element(By.ID, "confirmation-verdict").text
+            == confirmation_verdict(confirmation))
+    assert len(browser.find_elements(By.TAG_NAME, "img")) == len(FIGURES)
+    assert images_loaded(browser)
+
+    # The confirmation table fits the window: no column runs off the right edge.
+    left, width, viewport = browser.execute_script(
+        "var r = document.getElementById('confirmation-table').getBoundingClientRect();"
+        "return [r.left, r.width, document.documentElement.clientWidth];")
+    assert left >= 0 and left + width <= viewport, (left, width, viewport)
+
+    # The trials table shows each trial's user attributes: the chosen trial's row, by column.
+    columns = [th.text for th in browser.find_elements(By.XPATH,
+                                                       "//table[@id='trials']/thead/tr/th")]
+    row = browser.find_element(
+        By.XPATH, f"//table[@id='trials']/tbody/tr[td[1]='{chosen['trial']}']")
+    cells = dict(zip(columns, (td.text for td in row.find_elements(By.TAG_NAME, "td"))))
+    attrs = st.trials[chosen["trial"]].user_attrs
+    for key in ("train_accuracy", "val_accuracy", "gap"):
+        assert cells[key] == fmt(attrs[key]), key
 
     # Sorting the trials table by a click: the number column descending, then ascending.
     header = browser.find_element(By.XPATH, "//table[@id='trials']//th[text()='number']")
@@ -96,12 +127,9 @@ def test_report_page_shows_the_study_its_trials_and_the_chosen_params(study, bro
         return [int(td.text) for td in cells]
 
     header.click()
-    assert numbers() == list(range(n_trials))
+    assert numbers() == list(range(len(st.trials)))
     header.click()
-    assert numbers() == list(range(n_trials))[::-1]
-    browser.execute_script("window.scrollTo(0, 0)")
-    browser.save_screenshot(str(tmp_path / "report.png"))
-    assert (tmp_path / "report.png").stat().st_size > 0
+    assert numbers() == list(range(len(st.trials)))[::-1]
 
 
 def free_port() -> int:
@@ -144,22 +172,21 @@ def dashboard(study, tmp_path):
         log.close()
 
 
-def test_dashboard_shows_the_study_its_trials_and_the_headline_note(study, dashboard, browser,
-                                                                   tmp_path):
-    _, _, chosen, n_trials = study
+def test_dashboard_shows_the_study_its_trials_and_the_headline_note(study, dashboard, browser):
+    _, _, st = study
+    chosen, n_trials = st.user_attrs["chosen"], len(st.trials)
     url, study_id = dashboard
     browser.get(f"{url}/dashboard/")
     shows(browser, "web")
-    browser.save_screenshot(str(tmp_path / "dashboard-home.png"))
 
     browser.get(f"{url}/dashboard/studies/{study_id}/trials")
     shows(browser, f"{n_trials} Trials")
 
     browser.get(f"{url}/dashboard/studies/{study_id}/note")
     text = shows(browser, f"Chosen: trial {chosen['trial']}")
-    assert describe_params(chosen["params"]) in text and f"{n_trials} trials" in text
+    assert f"web: {headline(st)}" in text and f"{n_trials} trials" in text
+    assert describe_params(chosen["params"]) in text
+    assert confirmation_verdict(st.user_attrs["confirmation"]) in text  # as on the page
     # The figures in the note are the report's PNGs, served as artifacts via --artifact-dir.
     WebDriverWait(browser, WAIT).until(
-        lambda d: len(d.find_elements(By.TAG_NAME, "img")) == 5 and images_loaded(d))
-    browser.save_screenshot(str(tmp_path / "dashboard-note.png"))
-    assert (tmp_path / "dashboard-note.png").stat().st_size > 0
+        lambda d: len(d.find_elements(By.TAG_NAME, "img")) == len(FIGURES) and images_loaded(d))

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from search.backends.keras_tuner_backend import KT_ID, hyperparameters, params_of
-from search.backends.optuna_backend import distribution
+from search.study import distribution
 from search.cli import main
 from search.space import load_space
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from .conftest import ROOT
 
 ORDER = [
-    "errors", "_schema", "space", "spec", "data", "models", "snippet", "reuse", "batchnorm",
-    "trainer", "objective", "guard",
-    "pruning", "storage", "backends.optuna_backend", "backends.keras_tuner_backend", "records",
+    "errors", "_schema", "space", "spec", "scaling", "data", "models", "snippet", "reuse",
+    "batchnorm", "trainer", "objective", "guard",
+    "pruning", "storage", "study", "backends.optuna_backend", "backends.keras_tuner_backend",
     "holdout", "confirm", "summary", "export",
     "report.verdicts", "report.figures", "report.page", "report.dashboard", "report.terminal",
     "report", "workers", "commands", "cli",

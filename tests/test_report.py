@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 from html.parser import HTMLParser
 
 import numpy as np
@@ -13,8 +14,10 @@ from search import holdout
 from search.cli import main
 from search.confirm import FIGURES as CONFIRM_FIGURES
 from search.objective import select
-from search.records import METRICS, PARAMS
-from search.report import FIGURES, HTML_NAME, pareto_front
+from search.study import METRICS, PARAMS, Snapshot
+from search.report import (FIGURES, HTML_NAME, confirmation_verdict, dashboard_note, pareto_front,
+                           render_html, terminal_summary)
+from search.summary import costs_accuracy, format_summary
 
 from .conftest import write_tiny_spec
 
@@ -46,9 +49,10 @@ def reported(tmp_path_factory):
     calls = []
     real = holdout.evaluate_setting
 
-    def spy(params, spec_, splits, seed=None):
-        result = real(params, spec_, splits, seed=seed)
-        calls.append({"params": dict(result["params"]), "seed": seed, "result": result})
+    def spy(params, spec_, splits, **kwargs):
+        result = real(params, spec_, splits, **kwargs)
+        calls.append({"params": dict(result["params"]), "seed": kwargs.get("seed"),
+                      "result": result})
         return result
 
     out = folder / "out"
@@ -85,8 +89,6 @@ def test_headline_numbers_equal_the_exports(reported):
         assert cells[f"chosen.{k}"] == export["metrics"][k], k
         assert cells[f"baseline.{k}"] == export["baseline"][k], k
     assert {k: cells[f"chosen.{k}"] for k in PARAMS} == export["params"]
-    from html import escape
-
     assert escape(export["keras_snippet"]) in page
 
 
@@ -147,6 +149,55 @@ def test_report_again_reuses_the_confirmation_and_the_dashboard_artifacts(report
     assert all(f"/artifacts/{study._study_id}/{m.artifact_id}" in note for m in metas)
 
 
+def test_each_verdict_reads_the_same_on_the_page_in_the_terminal_and_in_the_note(reported):
+    snap, out = Snapshot(reported["study"]), reported["out"]
+    baseline, chosen = snap.attrs["baseline"], snap.attrs["chosen"]
+    confirmation = snap.attrs["confirmation"]
+    worse = {**chosen, "val_accuracy": baseline["val_accuracy"] - 0.5}  # beyond any tolerance
+    figures = {name: "not drawn in this test" for name in FIGURES}
+    shown = {
+        "page": render_html(snap, baseline, worse, confirmation, "", out, figures),
+        "terminal": terminal_summary(snap, baseline, worse, confirmation, out / HTML_NAME,
+                                     figures, ""),
+        "note": dashboard_note(snap, baseline, worse, confirmation, {}),
+        "summary": format_summary("rep", baseline, worse, snap.counts),
+    }
+
+    def says(where: str, sentence: str) -> bool:
+        return (escape(sentence) if where == "page" else sentence) in shown[where]
+
+    cost, verdict = costs_accuracy(baseline, worse), confirmation_verdict(confirmation)
+    assert cost and all(says(where, cost) for where in shown)
+    # `regsearch summary` says nothing of the confirmation.
+    assert all(says(where, verdict) for where in ("page", "terminal", "note"))
+
+
+VERDICTS = [  # (val accuracy chosen - baseline, tolerance, costs accuracy?); exact in binary
+    (-0.375, 0.25, True),
+    (-0.25, 0.25, False),
+    (-0.125, 0.25, False),
+    (0.125, 0.25, False),
+]
+
+
+@pytest.mark.parametrize("dval,tolerance,costs", VERDICTS)
+def test_costs_accuracy_only_beyond_the_tolerance(dval, tolerance, costs):
+    baseline = {"val_accuracy": 0.5}
+    chosen = {"val_accuracy": 0.5 + dval, "selection": {"tolerance": tolerance}}
+    verdict = costs_accuracy(baseline, chosen)
+    assert (verdict is not None) == costs
+    assert verdict is None or verdict.endswith("costs accuracy here")
+
+
+def test_confirmation_verdict_names_both_trials_when_it_disagrees():
+    settings = [{"label": "baseline", "trial": None}, {"label": "trial 4", "trial": 4},
+                {"label": "trial 7", "trial": 7}]
+    agree = {"agrees": True, "search_chosen": 4, "best": 4, "settings": settings}
+    disagree = {"agrees": False, "search_chosen": 4, "best": 7, "settings": settings}
+    assert confirmation_verdict(agree) == "it agrees with the search's choice"
+    assert confirmation_verdict(disagree) == "the search chose trial 4; on the means trial 7 wins"
+
+
 def test_report_of_a_study_with_no_completed_trial_says_so(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'empty.db'}"
     optuna.create_study(study_name="empty", storage=storage)
@@ -166,3 +217,28 @@ PARETO = [
 @pytest.mark.parametrize("points,front", PARETO)
 def test_pareto_front_keeps_the_points_nothing_beats_on_both(points, front):
     assert pareto_front(points) == front
+
+
+def test_one_report_builds_the_trials_frame_once_and_parses_the_stored_spec_once(reported,
+                                                                                  monkeypatch):
+    """Issue 13: the report reads one snapshot. Counted where Optuna builds the frame and where
+    the stored spec is parsed; the confirmation is already stored, so nothing retrains."""
+    from search import study as study_module
+
+    frames, parses = [], []
+    real_frame = optuna.Study.trials_dataframe
+    real_parse = study_module.spec_from_dict
+
+    def counted_frame(self, *args, **kwargs):
+        frames.append(1)
+        return real_frame(self, *args, **kwargs)
+
+    def counted_parse(doc, path):
+        parses.append(str(path))
+        return real_parse(doc, path)
+
+    monkeypatch.setattr(optuna.Study, "trials_dataframe", counted_frame)
+    monkeypatch.setattr(study_module, "spec_from_dict", counted_parse)
+    assert main(["report", str(reported["spec"]), "-o", str(reported["folder"] / "again")]) == 0
+    assert len(frames) == 1, frames
+    assert parses == ["<study rep>"]

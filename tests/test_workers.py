@@ -12,6 +12,7 @@ import pytest
 from search import workers
 from search.backends import optuna_backend
 from search.cli import main
+from search.study import counted_trials, started
 
 from .conftest import ROOT
 
@@ -29,7 +30,7 @@ def check_budget_kept(study: optuna.Study, budget: int) -> list[optuna.trial.Fro
     assert sorted(t.number for t in trials) == list(range(len(trials)))
     assert not [t.number for t in trials if not t.state.is_finished()], \
         [(t.number, t.state.name) for t in trials]
-    counted = optuna_backend.counted_trials(study)
+    counted = counted_trials(study)
     assert len(counted) == budget, [(t.number, t.state.name) for t in trials]
     return counted
 
@@ -109,8 +110,8 @@ def test_a_requeued_trial_counts_once_through_its_retry():
     study.add_trial(optuna.create_trial(
         params={"x": 0.1}, distributions=dist, state=optuna.trial.TrialState.WAITING,
         system_attrs={"failed_trial": 2, "retry_history": [2]}))
-    assert [t.number for t in optuna_backend.counted_trials(study)] == [0, 1, 3]
-    assert optuna_backend.started(study) == 2  # the retry still has to run
+    assert [t.number for t in counted_trials(study)] == [0, 1, 3]
+    assert started(study) == 2  # the retry still has to run
     budget = optuna_backend.TrialBudget(3)
     budget(study, study.trials[0])
     assert not study._stop_flag  # noqa: SLF001 - the flag is what study.stop() sets
@@ -119,7 +120,7 @@ def test_a_requeued_trial_counts_once_through_its_retry():
     study.optimize(lambda t: ran.append(t.suggest_float("x", 0, 1)) or 0.0, n_trials=5,
                    callbacks=[budget])
     assert ran == [0.1]  # the queued retry ran, and then the budget was used
-    assert len(optuna_backend.counted_trials(study)) == 3
+    assert len(counted_trials(study)) == 3
 
 
 SQLITE_WORKER = textwrap.dedent("""

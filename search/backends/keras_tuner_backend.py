@@ -39,7 +39,7 @@ from ..errors import RegsearchError
 from ..guard import floor_for
 from ..space import Choice, Float, Space
 from ..spec import StudySpec
-from .optuna_backend import WORKER, distribution, user_attrs
+from ..study import WORKER, distribution, trial_attrs
 
 if TYPE_CHECKING:
     import keras_tuner as kt
@@ -144,7 +144,7 @@ def copy_trial(study: optuna.Study, space: Space, kt_trial: kt.engine.trial.Tria
     value = None
     result = ran.result if ran else None
     if kt_trial.status == kt.engine.trial.TrialStatus.COMPLETED and result is not None:
-        attrs.update(user_attrs(result, floor))
+        attrs.update(trial_attrs(result, floor))
         values = dict(enumerate(result.curves["score"]))
         if budget >= max_epochs:
             state, value = optuna.trial.TrialState.COMPLETE, result.score

@@ -8,8 +8,6 @@ attributes, so the dashboard, records and export read one format whichever backe
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,23 +16,12 @@ from typing import Any
 import optuna
 
 from ..errors import RegsearchError, TrialFailure
-from ..guard import floor_for, learns_nothing
-from ..space import Choice, Float, Param, Space
+from ..guard import floor_for
+from ..space import Choice, Float, Space
 from ..spec import SearchSpec, StudySpec
-
-#: Which process ran a trial (``host:pid``), stored as its ``worker`` user attribute.
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
-
-#: What the dashboard calls the objective (its history plot read "Objective 0" without it).
-METRIC_NAME = "score = val_accuracy - gap_weight x |gap|"
-
-
-def distribution(param: Param) -> optuna.distributions.BaseDistribution:
-    """The Optuna distribution of one space param."""
-    if isinstance(param, Float):
-        return optuna.distributions.FloatDistribution(param.low, param.high, log=param.log)
-    return optuna.distributions.CategoricalDistribution(list(param.choices))
-
+from ..study import WORKER, started, trial_attrs
+from ..study import budget as study_budget
+from ..study import open_study as open_owned
 
 def suggest(trial: optuna.trial.BaseTrial, space: Space) -> dict[str, Any]:
     """Sample the space in declaration order, skipping params whose condition does not hold."""
@@ -90,39 +77,15 @@ def make_pruner(search: SearchSpec) -> optuna.pruners.BasePruner:
 
 def open_study(spec: StudySpec, *, name: str | None = None, backend: str = "optuna",
                storage: Any = None) -> optuna.Study:
-    """Create the study, or load it to continue; records the spec and backend as attributes."""
-    from ..storage import open_storage
-
-    study = optuna.create_study(
-        study_name=name or spec.name,
-        storage=storage or open_storage(spec.storage, workers=spec.workers),
-        direction="maximize", sampler=make_sampler(spec.search, spec.seed),
-        pruner=make_pruner(spec.search), load_if_exists=True)
-    if study.user_attrs.get("backend", backend) != backend:
-        raise RegsearchError(f"study {study.study_name!r} in {spec.storage} was run with backend "
-                             f"{study.user_attrs['backend']!r}, not {backend!r}; give it another "
-                             "study.name")
-    if "backend" not in study.user_attrs:
-        study.set_user_attr("backend", backend)
-    if study.metric_names != [METRIC_NAME]:
-        with warnings.catch_warnings():  # set_metric_names is marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([METRIC_NAME])
-    study.set_user_attr("spec", spec.to_document())
-    return study
-
-
-def user_attrs(result, floor: float) -> dict[str, Any]:
-    """The user attributes every backend stores for a ``TrainResult``: figures, curves, and
-    ``learns_nothing`` when its validation accuracy is at the majority-class ``floor``
-    (``guard.floor_for``)."""
-    return {**result.metrics(), "learns_nothing": learns_nothing(result.val_accuracy, floor),
-            "curves": {k: [round(x, 6) for x in v] for k, v in result.curves.items()}}
+    """The study (``study.open_study``) with this backend's seeded sampler and pruner."""
+    return open_owned(spec, name=name or spec.name, backend=backend, storage=storage,
+                      sampler=make_sampler(spec.search, spec.seed),
+                      pruner=make_pruner(spec.search))
 
 
 def record(trial: optuna.trial.Trial, result, floor: float) -> None:
     """Write a ``TrainResult`` onto the trial as user attributes (dashboard, records, export)."""
-    for key, value in user_attrs(result, floor).items():
+    for key, value in trial_attrs(result, floor).items():
         trial.set_user_attr(key, value)
 
 
@@ -176,26 +139,6 @@ def make_objective(spec: StudySpec, trainer) -> Callable[[optuna.trial.Trial], f
     return objective
 
 
-def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The trials that count against the budget: all but those re-queued after a worker died.
-
-    ``RetryHeartbeatStaleTrialCallback.retry_history`` names the trials a retry stands for; the
-    retry counts in their place, so a crash costs no slot of the budget and no trial is counted
-    twice.
-    """
-    trials = study.get_trials(deepcopy=False)
-    history = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
-    with warnings.catch_warnings():  # retry_history is marked experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        replaced = {n for t in trials for n in history(t)}
-    return [t for t in trials if t.number not in replaced]
-
-
-def started(study: optuna.Study) -> int:
-    """Counted trials that have begun; a WAITING one (a queued retry) still holds a slot to run."""
-    return sum(t.state != optuna.trial.TrialState.WAITING for t in counted_trials(study))
-
-
 @dataclass
 class TrialBudget:
     """Stop this worker once the study's budget is started, by whichever workers.
@@ -221,7 +164,7 @@ def run(study: optuna.Study, spec: StudySpec, trainer, *, extra_trials: int | No
     """
     done = started(study)
     if budget is None:
-        budget = spec.search.trials if extra_trials is None else done + extra_trials
+        budget = study_budget(study, spec, extra_trials)
     n_trials = budget - done if extra_trials is None else min(extra_trials, budget - done)
     if n_trials > 0:
         if progress:  # the bar says what the per-trial INFO lines would, without the clutter

@@ -1,0 +1,233 @@
+"""The study's one owner, for both backends: opening it, what it records, reading it back.
+
+* **Opening**: ``open_study`` creates or loads the Optuna study and records the spec and the
+  backend; each backend hands it its sampler and pruner (Keras Tuner needs neither: its trials
+  are added whole).
+* **The schema**: every trial carries the same user attributes (``trial_attrs``: the trainer's
+  figures, ``learns_nothing``, the curves), and each param the same Optuna distribution
+  (``distribution``), whichever backend ran it; the study carries ``STUDY_ATTRS``.
+* **The budget**: which trials count (``counted_trials``: a re-queued retry stands for the trial
+  it replaces) and how many a run fills up to (``budget``).
+* **Reading back**: ``Snapshot(study)`` reads the study attributes, parses the stored spec,
+  builds the trials frame and applies the selection rule once, for a whole command; the summary,
+  the export and the report read that snapshot.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import warnings
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from .errors import RegsearchError
+from .guard import LearningGuard, learns_nothing
+from .objective import Selection, select
+from .space import Float, Param
+from .spec import StudySpec, spec_from_dict
+
+PARAMS = ("dropout", "regularizer", "l1", "l2")
+METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "gap")
+
+#: The study's user attributes: what regsearch records beside the trials.
+STUDY_ATTRS = ("spec", "backend", "budget", "data_sizes", "data_shape", "data_scaling",
+               "majority_rate", "guard", "baseline", "chosen", "confirmation")
+
+#: Which process ran a trial (``host:pid``), stored as its ``worker`` user attribute.
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+#: What the dashboard calls the objective (its history plot read "Objective 0" without it).
+METRIC_NAME = "score = val_accuracy - gap_weight x |gap|"
+
+
+def open_study(spec: StudySpec, *, name: str, backend: str,
+               sampler: optuna.samplers.BaseSampler | None = None,
+               pruner: optuna.pruners.BasePruner | None = None,
+               storage: Any = None) -> optuna.Study:
+    """Create the study, or load it to continue; records the spec and backend as attributes."""
+    from .storage import open_storage
+
+    study = optuna.create_study(
+        study_name=name, storage=storage or open_storage(spec.storage, workers=spec.workers),
+        direction="maximize", sampler=sampler, pruner=pruner, load_if_exists=True)
+    attrs = study.user_attrs
+    if attrs.get("backend", backend) != backend:
+        raise RegsearchError(f"study {study.study_name!r} in {spec.storage} was run with backend "
+                             f"{attrs['backend']!r}, not {backend!r}; give it another "
+                             "study.name")
+    if "backend" not in attrs:
+        study.set_user_attr("backend", backend)
+    if study.metric_names != [METRIC_NAME]:
+        with warnings.catch_warnings():  # set_metric_names is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([METRIC_NAME])
+    study.set_user_attr("spec", spec.to_document())
+    return study
+
+
+def distribution(param: Param) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution of one space param, as every backend records it."""
+    if isinstance(param, Float):
+        return optuna.distributions.FloatDistribution(param.low, param.high, log=param.log)
+    return optuna.distributions.CategoricalDistribution(list(param.choices))
+
+
+def trial_attrs(result, floor: float) -> dict[str, Any]:
+    """The user attributes every trial carries for a ``TrainResult``: figures, curves, and
+    ``learns_nothing`` when its validation accuracy is at the majority-class ``floor``
+    (``guard.floor_for``)."""
+    return {**result.metrics(), "learns_nothing": learns_nothing(result.val_accuracy, floor),
+            "curves": {k: [round(x, 6) for x in v] for k, v in result.curves.items()}}
+
+
+def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials that count against the budget: all but those re-queued after a worker died.
+
+    ``RetryHeartbeatStaleTrialCallback.retry_history`` names the trials a retry stands for; the
+    retry counts in their place, so a crash costs no slot of the budget and no trial is counted
+    twice.
+    """
+    trials = study.get_trials(deepcopy=False)
+    history = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
+    with warnings.catch_warnings():  # retry_history is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        replaced = {n for t in trials for n in history(t)}
+    return [t for t in trials if t.number not in replaced]
+
+
+def started(study: optuna.Study) -> int:
+    """Counted trials that have begun; a WAITING one (a queued retry) still holds a slot to run."""
+    return sum(t.state != optuna.trial.TrialState.WAITING for t in counted_trials(study))
+
+
+def budget(study: optuna.Study, spec: StudySpec, extra_trials: int | None = None) -> int:
+    """How many counted trials ``regsearch run`` fills the study up to: ``extra_trials`` more
+    than it has started, else the spec's budget."""
+    return spec.search.trials if extra_trials is None else started(study) + extra_trials
+
+
+def record_budget(study: optuna.Study, spec: StudySpec, target: int) -> None:
+    """Record what ``regsearch worker`` fills up to: a short ``--trials`` run does not shrink
+    the study below the spec's budget."""
+    study.set_user_attr("budget", max(target, spec.search.trials))
+
+
+def worker_budget(study: optuna.Study, spec: StudySpec) -> int:
+    """What a worker joining the study fills it up to (``record_budget``)."""
+    return int(study.user_attrs.get("budget", spec.search.trials))
+
+
+class Snapshot:
+    """One command's read of a study: attributes, spec, trials frame and selection, once each.
+
+    Optuna fetches ``study.user_attrs`` and the trials from storage on every access, and the
+    spec is validated when parsed; a report used to do each 5 to 10 times. The spec and the
+    selection are worked out when first asked for, so a study with nothing to read says so
+    before its spec is needed.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+        self.attrs: dict[str, Any] = study.user_attrs
+        self.frame: pd.DataFrame = trials_frame(study)
+        self.counts: dict[str, int] = counts(self.frame)
+
+    @functools.cached_property
+    def spec(self) -> StudySpec:
+        return _parse_spec(self.study.study_name, self.attrs)
+
+    @functools.cached_property
+    def selection(self) -> Selection | None:
+        """The selection rule applied to the completed trials (None when there are none)."""
+        done = self.completed
+        if done.empty:
+            return None
+        return select(done.to_dict("records"), n_val=self.n_val, tolerance=self.spec.tolerance)
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return dict(self.attrs.get("data_sizes", {}))
+
+    @property
+    def n_val(self) -> int:
+        return int(self.sizes.get("val", 0)) or 1
+
+    @property
+    def guard(self) -> LearningGuard | None:
+        doc = self.attrs.get("guard")
+        return LearningGuard.from_dict(doc) if doc else None
+
+    @property
+    def warning(self) -> str | None:
+        """The no-learning guard's warning when it fired for this study."""
+        guard = self.guard
+        return guard.message() if guard is not None and guard.fires else None
+
+    @property
+    def completed(self) -> pd.DataFrame:
+        return completed(self.frame)
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, params, the trainer's figures, duration."""
+    frame = study.trials_dataframe(attrs=("number", "state", "params", "user_attrs", "duration"))
+    if frame.empty:
+        return frame
+    frame = frame.rename(columns=lambda c: c.removeprefix("params_").removeprefix("user_attrs_"))
+    frame = frame.drop(columns=[c for c in ("curves",) if c in frame.columns])
+    for name in PARAMS:
+        if name not in frame.columns:
+            frame[name] = None
+    return frame
+
+
+def completed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The COMPLETE trials that carry the figures selection needs."""
+    if frame.empty:
+        return frame
+    done = frame[frame["state"] == "COMPLETE"]
+    return done.dropna(subset=[c for c in ("val_accuracy", "gap") if c in done.columns])
+
+
+def counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Trials by state, the epochs spent over all of them, and how many trials sat at the
+    majority-class level (``learns_nothing``, ``search/guard.py``)."""
+    states = frame["state"].value_counts() if not frame.empty else pd.Series(dtype=int)
+    epochs = int(frame["epochs"].fillna(0).sum()) if "epochs" in frame.columns else 0
+    flagged = (int(frame["learns_nothing"].eq(True).sum())
+               if "learns_nothing" in frame.columns else 0)
+    return {"trials": int(len(frame)), "complete": int(states.get("COMPLETE", 0)),
+            "pruned": int(states.get("PRUNED", 0)), "failed": int(states.get("FAIL", 0)),
+            "running": int(states.get("RUNNING", 0)), "epochs": epochs,
+            "learns_nothing": flagged}
+
+
+def stored_spec(study: optuna.Study) -> StudySpec:
+    """The spec a study was run with, from its ``spec`` attribute."""
+    return _parse_spec(study.study_name, study.user_attrs)
+
+
+def _parse_spec(name: str, attrs: dict[str, Any]) -> StudySpec:
+    doc = attrs.get("spec")
+    if doc is None:
+        raise RegsearchError(f"study {name!r} was not made by regsearch (no spec attribute)")
+    return spec_from_dict(doc, f"<study {name}>")
+
+
+def setting(row: dict[str, Any]) -> dict[str, Any]:
+    """The params of a record, with the ones a trial did not sample filled in (0 / none)."""
+    from .models import effective_params
+
+    return effective_params({k: row[k] for k in PARAMS if _present(row.get(k))})
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and pd.isna(value))
