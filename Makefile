@@ -17,7 +17,7 @@ PORT ?= 8080
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install search test dashboard export summary report bench bench-quick clean
+.PHONY: install search test test-fast dashboard export summary report bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ search: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 dashboard: $(STAMP)
 	$(BIN)/regsearch dashboard $(STUDY) --host $(HOST) --port $(PORT)

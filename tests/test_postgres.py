@@ -27,6 +27,8 @@ from .conftest import SPACE, TINY_STUDY
 from .test_recovery import retried_trial_number, start, trial_in_progress
 from .test_workers import HEARTBEAT, check_budget_kept
 
+pytestmark = pytest.mark.slow
+
 
 def postgres_bin() -> Path | None:
     """The folder of Debian's PostgreSQL server programs (the newest), or of ``initdb`` on PATH."""

@@ -58,6 +58,7 @@ def trial_in_progress(name: str, url: str, proc: subprocess.Popen,
     raise AssertionError("no trial got under way in time")
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_trial_is_finished_by_the_next_run_with_nothing_lost(tiny_spec, capsys):
     spec = tiny_spec("killed", trials=2, epochs=10, extra=HEARTBEAT)
     url = storage_of(spec)
@@ -78,6 +79,7 @@ def test_a_run_killed_mid_trial_is_finished_by_the_next_run_with_nothing_lost(ti
     assert "chosen" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_prints_the_summary_and_the_next_run_goes_on(tiny_spec,
                                                                                     capsys):
     spec = tiny_spec("interrupted", trials=2, epochs=10, extra=HEARTBEAT)
@@ -115,6 +117,7 @@ def test_a_crash_while_writing_leaves_the_old_file_whole(tmp_path, monkeypatch):
     assert [p.name for p in target.parent.iterdir()] == ["best.json"]  # no temp file left
 
 
+@pytest.mark.slow
 def test_a_writer_killed_mid_write_leaves_the_old_file_or_the_new_one(tmp_path):
     """For real: a process rewriting a 20 MB file in a loop is killed at a random moment."""
     target = tmp_path / "big.txt"
@@ -122,7 +125,11 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_or_the_new_one(tmp_path):
     code = ("import sys\nfrom search.export import write_atomic\n"
             "text = 'new' * 7_000_000 + '\\n'\nwhile True:\n    write_atomic(sys.argv[1], text)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(target)], cwd=ROOT)
-    time.sleep(1.5)
+    # Kill it mid-write: once a temporary file of a rewrite exists (a real event, not a delay).
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".big.txt.*.tmp")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the writer never wrote"
+        time.sleep(0.005)
     proc.kill()
     proc.wait()
     assert target.read_text() in ("old\n", "new" * 7_000_000 + "\n")

@@ -35,6 +35,7 @@ def check_budget_kept(study: optuna.Study, budget: int) -> list[optuna.trial.Fro
     return counted
 
 
+@pytest.mark.slow
 def test_two_worker_processes_run_exactly_the_budget_with_distinct_settings(tiny_spec, capsys):
     spec = tiny_spec("pair", trials=4, epochs=2, extra=HEARTBEAT)
     assert main(["run", str(spec), "--workers", "2", "--no-progress"]) == 0
@@ -52,6 +53,7 @@ def test_two_worker_processes_run_exactly_the_budget_with_distinct_settings(tiny
     assert len(optuna.load_study(study_name="pair", storage=storage_of(spec)).trials) == 4
 
 
+@pytest.mark.slow
 def test_a_worker_joins_an_existing_study_and_fills_its_budget(tiny_spec, capsys):
     spec = tiny_spec("join", trials=3, epochs=2, extra=HEARTBEAT)
     assert main(["run", str(spec), "--trials", "1", "--no-progress"]) == 0
@@ -146,6 +148,7 @@ SQLITE_WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sqlite_in_wal_mode_holds_eight_writing_processes(tmp_path):
     """Why SQLite is enough on one machine: eight processes (four times the cores here) writing
     a report per step and a heartbeat per second, sharing a budget: no lock error, no loss."""
