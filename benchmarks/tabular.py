@@ -68,7 +68,6 @@ for seed in map(int, sys.argv[2:]):
 
 def datasets(folder: Path, quick: bool) -> dict[str, dict[str, Any]]:
     """Each dataset's ``[data]`` section; the sklearn ones are written as CSV files first."""
-    import pandas as pd
     from sklearn.datasets import load_breast_cancer, load_wine
 
     out = {}

@@ -172,7 +172,7 @@ def _summary(snap, baseline, chosen) -> str:
     from .summary import format_summary
 
     return format_summary(snap.name, baseline, chosen, snap.counts, guard=snap.guard,
-                          scaling=snap.attrs.get("data_scaling"))
+                          scaling=snap.scaling)
 
 
 def load_results(*, study: str, storage: str | None = None, backend: str | None = None):
@@ -189,8 +189,8 @@ def load_results(*, study: str, storage: str | None = None, backend: str | None 
         raise RegsearchError(f"study {name!r} has no completed trial yet ({c['pruned']} pruned, "
                              f"{c['failed']} failed, {c['running']} running): nothing to "
                              f"export; run more trials with `regsearch run`")
-    baseline = snap.attrs.get("baseline")
-    chosen = snap.attrs.get("chosen")
+    baseline = snap.baseline
+    chosen = snap.chosen
     if baseline is None or not holdout.is_current(chosen, snap.selection):
         from .data import load_splits
         from .objective import trainer_for
@@ -228,7 +228,7 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
                              "--force to export it anyway")
     snippet = study_snippet(snap, chosen["params"])
     confirmation = current(snap)  # only if it still covers the study's top settings
-    document = build_export(snap.name, snap.attrs.get("backend", "optuna"), chosen,
+    document = build_export(snap.name, snap.backend, chosen,
                             baseline, snap.attrs["spec"], snippet, confirmation,
                             warning=warning)
     text = dumps(document, fmt)
@@ -258,7 +258,7 @@ def study_snippet(snap, params: dict[str, Any]) -> str:
     return keras_snippet(
         params, n_features=n_features, n_classes=n_classes, model=spec.model,
         training=spec.training, gap_weight=spec.search.gap_weight, seed=spec.seed,
-        scaling=snap.attrs.get("data_scaling"))
+        scaling=snap.scaling)
 
 
 def report_study(*, study: str, storage: str | None = None, backend: str | None = None,
@@ -317,6 +317,6 @@ def summarize(*, study: str, storage: str | None = None, backend: str | None = N
 
     name, url = resolve_study(study, storage, backend)
     snap = Snapshot(load_study(name, url))
-    text = _summary(snap, snap.attrs.get("baseline"), snap.attrs.get("chosen"))
+    text = _summary(snap, snap.baseline, snap.chosen)
     print(text, file=out)
     return text

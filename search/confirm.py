@@ -61,7 +61,7 @@ def summarize_runs(runs: list[dict[str, Any]]) -> tuple[dict[str, float], dict[s
 
 def current(snap: Snapshot) -> dict[str, Any] | None:
     """The stored confirmation if it still covers the study's top-k settings and seeds."""
-    stored = snap.attrs.get("confirmation")
+    stored = snap.confirmation
     if stored is None or stored["seeds"] != seeds(snap.spec):
         return None
     numbers = [int(r["number"]) for r in ranked(snap, snap.spec.confirm.top_k)]
@@ -83,7 +83,7 @@ def ensure_confirmation(snap: Snapshot, splits: Callable[[], Splits],
     if not top:
         return None
     wanted = seeds(spec)
-    stored = snap.attrs.get("confirmation")
+    stored = snap.confirmation
     done = {s["trial"]: s for s in stored["settings"]} if stored and stored["seeds"] == wanted \
         else {}
     numbers = [int(r["number"]) for r in top]

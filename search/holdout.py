@@ -55,7 +55,7 @@ def ensure_chosen(snap: Snapshot, trainer: Trainer) -> dict[str, Any] | None:
     sel = snap.selection
     if sel is None:
         return None
-    stored = snap.attrs.get("chosen")
+    stored = snap.chosen
     if is_current(stored, sel):
         return stored
     number = int(sel.chosen["number"])

@@ -161,6 +161,30 @@ class Snapshot:
         return int(self.sizes.get("val", 0)) or 1
 
     @property
+    def backend(self) -> str:
+        return str(self.attrs.get("backend", "optuna"))
+
+    @property
+    def scaling(self) -> dict[str, Any] | None:
+        """The fitted feature scaling the study recorded (``Scaling.to_dict``)."""
+        return self.attrs.get("data_scaling")
+
+    @property
+    def baseline(self) -> dict[str, Any] | None:
+        """The unregularized baseline's figures (``holdout.ensure_baseline``)."""
+        return self.attrs.get("baseline")
+
+    @property
+    def chosen(self) -> dict[str, Any] | None:
+        """The chosen setting with its test accuracy, as last evaluated (``holdout``)."""
+        return self.attrs.get("chosen")
+
+    @property
+    def confirmation(self) -> dict[str, Any] | None:
+        """The stored confirmation (``confirm.ensure_confirmation``), current or not."""
+        return self.attrs.get("confirmation")
+
+    @property
     def guard(self) -> LearningGuard | None:
         doc = self.attrs.get("guard")
         return LearningGuard.from_dict(doc) if doc else None

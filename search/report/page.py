@@ -207,7 +207,7 @@ def render_html(snap: Snapshot, baseline: dict[str, Any], chosen: dict[str, Any]
                    for sid, title, content in sections)
     if snap.warning:
         body = _warning("no-learning", snap.warning) + body
-    scaling = snap.attrs.get("data_scaling")
+    scaling = snap.scaling
     scaled = f" {html.escape(scaling_line(scaling))}." if scaling else ""
     name = html.escape(snap.name)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -216,7 +216,7 @@ def render_html(snap: Snapshot, baseline: dict[str, Any], chosen: dict[str, Any]
             f'<h1>Study <span id="study-name">{name}</span></h1>'
             f'<p class="meta"><span id="trial-count">{c["trials"]}</span> trials '
             f"({c['complete']} completed, {c['pruned']} pruned, {c['failed']} failed; "
-            f"{c['epochs']} epochs), backend {html.escape(snap.attrs.get('backend', '?'))}, "
+            f"{c['epochs']} epochs), backend {html.escape(snap.backend)}, "
             f"data {html.escape(spec.data.dataset)} ("
             f"{', '.join(f'{k} {v}' for k, v in sizes.items())}); "
             f"generated {generated}.{scaled}</p>{body}<script>{_SORT_JS}</script></body></html>\n")

@@ -36,8 +36,7 @@ def terminal_summary(snap: Snapshot, baseline: dict[str, Any], chosen: dict[str,
     lines = [
         *([f"WARNING: {snap.warning}"] if snap.warning else []),
         f"report for study {snap.name}: {target}",
-        *([f"  {scaling_line(snap.attrs['data_scaling'])}"]
-          if "data_scaling" in snap.attrs else []),
+        *([f"  {scaling_line(snap.scaling)}"] if snap.scaling else []),
         f"  {c['trials']} trials ({c['complete']} completed, {c['pruned']} pruned, "
         f"{c['failed']} failed)",
         f"  gap {baseline['gap']:+.4f} -> {chosen['gap']:+.4f} (baseline -> chosen trial "
