@@ -19,6 +19,9 @@ examples and Keras Tuner rebuild every trial), hence this module.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,3 +151,33 @@ class ReusableModel:
             var.assign(np.zeros(var.shape, dtype=var.dtype))
         optimizer.learning_rate = self.shape.learning_rate
         return self.model
+
+
+#: The compiled models shared by every Trainer inside ``shared_models()``, by shape.
+_SHARED: contextvars.ContextVar[dict[Shape, ReusableModel] | None] = contextvars.ContextVar(
+    "regsearch_shared_models", default=None)
+
+
+@contextlib.contextmanager
+def shared_models() -> Iterator[None]:
+    """Let every Trainer opened inside share one compiled model per shape, released at exit.
+
+    A command opens one Trainer, which owns its model. A process that runs many commands (the
+    test suite, a benchmark) would build, compile and trace the same model for each, seconds
+    every time; inside this context they share it, and the context releases it.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def shared(shape: Shape) -> ReusableModel | None:
+    """The shared compiled model for ``shape`` inside ``shared_models()``, else None."""
+    pool = _SHARED.get()
+    if pool is None:
+        return None
+    if shape not in pool:
+        pool[shape] = ReusableModel(shape)
+    return pool[shape]

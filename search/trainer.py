@@ -28,7 +28,7 @@ import numpy as np
 from .batchnorm import has_batch_norm, set_population_statistics
 from .errors import TrialFailure
 from .models import build_model, compile_model, effective_params
-from .reuse import ReusableModel, Shape
+from .reuse import ReusableModel, Shape, shared
 from .spec import ModelSpec, TrainingSpec
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def configure_tensorflow(threads: int | None = None) -> None:
             pass
 
 
-def _epoch_metrics_callback(x_train, x_sample, y_sample, x_val, y_val, score: Score,
+def _epoch_metrics_callback(x_train, sample, y_sample, x_val, y_val, score: Score,
                             report: Report | None, max_epochs: int):
     import keras
 
@@ -113,12 +113,14 @@ def _epoch_metrics_callback(x_train, x_sample, y_sample, x_val, y_val, score: Sc
                 raise TrialFailure(f"non-finite training loss ({loss}) at epoch {epoch + 1}")
             if self.batch_norm is None:
                 self.batch_norm = has_batch_norm(self.model)
-            if self.batch_norm:
-                set_population_statistics(self.model, x_train)
+            # Setting the statistics runs the model over the train split: its output is the
+            # dropout-off prediction, so the train sample's accuracy comes with it.
+            train_probs = (set_population_statistics(self.model, x_train)[sample]
+                           if self.batch_norm else _predict(self.model, x_train[sample]))
             val_probs = _predict(self.model, x_val)
             logs["val_loss"] = _loss(self.model, y_val, val_probs)
             logs["val_accuracy"] = float(np.mean(val_probs.argmax(axis=1) == y_val))
-            train_acc = float(np.mean(_predict(self.model, x_sample).argmax(axis=1) == y_sample))
+            train_acc = float(np.mean(train_probs.argmax(axis=1) == y_sample))
             gap = train_acc - logs["val_accuracy"]
             logs["train_accuracy"] = train_acc
             logs["gap"] = gap
@@ -210,6 +212,7 @@ class Trainer:
         self.training = training
         self.score = score
         self._reusable: ReusableModel | None = None
+        self._built = False  # whether this trainer built a model it must release
 
     def __enter__(self) -> Trainer:
         return self
@@ -218,9 +221,12 @@ class Trainer:
         self.close()
 
     def close(self) -> None:
-        """Release the model (reused or last built) and what tracing it left behind."""
+        """Release the model this trainer built (reused or last fresh) and what tracing it
+        left behind; a model shared through ``reuse.shared_models()`` is the context's."""
         self._reusable = None
-        _clear()
+        if self._built:
+            self._built = False
+            _clear()
 
     def fit(self, params: dict[str, Any], *, seed: int, report: Report | None = None,
             callbacks: list[Any] | None = None, training: TrainingSpec | None = None):
@@ -240,7 +246,7 @@ class Trainer:
         idx = np.sort(rng.choice(len(s.y_train), size=n, replace=False)) if n < len(s.y_train) \
             else np.arange(len(s.y_train))
         max_epochs, start = training.schedule(len(s.y_train))
-        epoch_metrics = _epoch_metrics_callback(s.x_train, s.x_train[idx], s.y_train[idx],
+        epoch_metrics = _epoch_metrics_callback(s.x_train, idx, s.y_train[idx],
                                                 s.x_val, s.y_val, self.score, report, max_epochs)
         stopper = keras.callbacks.EarlyStopping(monitor="score", mode="max",
                                                 patience=training.patience,
@@ -284,10 +290,14 @@ class Trainer:
                           training.learning_rate)
             if self._reusable is None or self._reusable.shape != shape:
                 self.close()
-                self._reusable = ReusableModel(shape)
+                self._reusable = shared(shape)
+                if self._reusable is None:
+                    self._reusable, self._built = ReusableModel(shape), True
             keras.utils.set_random_seed(seed)
             return self._reusable.prepare(params, seed)
-        _clear()  # the last fresh model's graph state; a reused model is kept
+        if self._built:
+            _clear()  # the last fresh model's graph state; a reused model is kept
+        self._built = True
         keras.utils.set_random_seed(seed)
         return compile_model(build_model(params, s.n_features, s.n_classes, self.model_spec,
                                          seed=seed), training.optimizer, training.learning_rate)

@@ -45,3 +45,13 @@ def write_tiny_spec(folder: Path, name: str = "tiny", trials: int = 5, epochs: i
 def tiny_spec(tmp_path: Path):
     """``write_tiny_spec`` into the test's temporary folder."""
     return lambda *args, **kwargs: write_tiny_spec(tmp_path, *args, **kwargs)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_compiled_models():
+    """The suite's commands share one compiled model per shape (``reuse.shared_models``), as
+    one long process would; each command alone would build and trace its own."""
+    from search.reuse import shared_models
+
+    with shared_models():
+        yield
