@@ -90,9 +90,3 @@ class LearningGuard:
     def from_dict(cls, doc: dict[str, Any]) -> LearningGuard:
         return cls(float(doc["majority_rate"]), float(doc["threshold"]), int(doc["n_val"]),
                    float(doc["baseline_val_accuracy"]))
-
-
-def stored(user_attrs: dict[str, Any]) -> LearningGuard | None:
-    """The guard a study recorded (its ``guard`` user attribute), if any."""
-    doc = user_attrs.get("guard")
-    return LearningGuard.from_dict(doc) if doc else None
