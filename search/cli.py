@@ -65,10 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--force", action="store_true",
                      help="export even a study whose baseline learns nothing (with a warning)")
 
-    rep = sub.add_parser("report", help="write an HTML report with figures and a confirmed best",
-                         description="Retrain the top settings and the baseline with fresh seeds, "
-                                     "write report.html and PNG figures, put the headline in "
-                                     "the dashboard's study note, and print a short summary.")
+    rep = sub.add_parser("report", help="write an HTML report: the confirmed answer and figures",
+                         description="Confirm the answer if it is not yet, write report.html "
+                                     "and PNG figures, put the answer in the dashboard's study "
+                                     "note, and print a short summary.")
     rep.add_argument("study", help="a study spec file, or a study name (with --storage)")
     rep.add_argument("-o", "--output", metavar="DIR",
                      help="where to write (default: studies/reports/<study>/)")

@@ -66,63 +66,99 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     if workers > 1 and spec.storage.endswith(":memory:"):
         raise RegsearchError(f"--workers {workers}: an in-memory storage cannot be shared "
                              "between processes; give study.storage a file or a server")
-    from . import holdout
-    from .data import load_splits
-    from .errors import TrialFailure
-    from .objective import trainer_for
+    from .confirm import ensure_confirmation
+    from .folds import pooled, study_data
+    from .objective import evaluator_for
     from .storage import display_url
     from .study import Snapshot
     from .trainer import configure_tensorflow
 
-    splits = load_splits(spec.data, spec.seed)  # bad data fails before the storage is touched
+    folds, refit = study_data(spec)  # bad data fails before the storage is touched
     configure_tensorflow()
-    study = _open_backend_study(spec)
-    study.set_user_attr("data_sizes", splits.sizes())
-    study.set_user_attr("data_shape", [splits.n_features, splits.n_classes])
-    study.set_user_attr("data_scaling", splits.scaling.to_dict())
-    print(f"study {study.study_name} ({spec.backend}) in {display_url(spec.storage)}", file=out)
-    print(f"data {splits.name}: {splits.sizes()}; training the unregularized baseline...",
-          file=out)
-    with trainer_for(spec, splits) as trainer:  # one compiled model for the whole run
-        try:
-            baseline = holdout.ensure_baseline(study, spec, trainer)
-        except TrialFailure as exc:
-            raise RegsearchError(f"the unregularized baseline could not be trained ({exc}): "
-                                 "the [training] settings do not work even without "
-                                 "regularization") from None
-        _check_learning(study, spec.storage, splits, baseline, allow_no_learning, out)
+    with evaluator_for(spec, folds) as evaluator:  # one compiled model for the whole run
+        study = _open_backend_study(spec, evaluator.stride)
+        study.set_user_attr("data_sizes", _sizes(folds, refit))
+        study.set_user_attr("data_shape", [refit.n_features, refit.n_classes])
+        study.set_user_attr("data_scaling", refit.scaling.to_dict())
+        ev = spec.evaluation
+        print(f"study {study.study_name} ({spec.backend}) in {display_url(spec.storage)}",
+              file=out)
+        print(f"data {refit.name}: {len(refit.y_train)} rows scored by {ev.folds}-fold "
+              f"cross-validation" + (f" x {ev.repeats}" if ev.repeats > 1 else "")
+              + f", {len(refit.y_test)} test rows held out until the search is over; "
+              "evaluating the unregularized baseline on the folds...", file=out, flush=True)
+        baseline = _ensure_baseline(study, evaluator)
+        _check_learning(study, spec.storage, pooled(refit)[1], baseline, allow_no_learning, out)
         try:
             if spec.backend == "keras-tuner":
                 from .backends import keras_tuner_backend
 
-                keras_tuner_backend.run(study, spec, trainer, extra_trials=trials,
+                keras_tuner_backend.run(study, spec, evaluator, extra_trials=trials,
                                         progress=progress)
             else:
                 from .workers import fill
 
-                fill(study, spec, trainer, url=spec.storage, extra_trials=trials,
+                fill(study, spec, evaluator, url=spec.storage, extra_trials=trials,
                      workers=workers, progress=progress, out=out)
         except KeyboardInterrupt:
             fate = ("Keras Tuner will run the unfinished trial again"
                     if spec.backend == "keras-tuner"
                     else "the running trial was recorded as FAILED")
             print(f"\ninterrupted: {fate}; run the same command again to continue", file=out)
-            print(_summary(Snapshot(study), baseline, None), file=out)
+            print(_summary(Snapshot(study)), file=out)
             raise Interrupted("interrupted by the user") from None
-        chosen = holdout.ensure_chosen(Snapshot(study), trainer)
-    text = _summary(Snapshot(study), baseline, chosen)
+        snap = Snapshot(study)
+        if snap.selection is not None:
+            print(f"confirming the answer: it and the baseline retrained on train+validation "
+                  f"with {spec.confirm.seeds} fresh seeds each, tested once...", file=out,
+                  flush=True)
+            ensure_confirmation(snap, lambda: refit, evaluator.trainer, out=out)
+    text = _summary(snap)
     print(text, file=out)
-    return {"study": study.study_name, "baseline": baseline, "chosen": chosen}
+    return {"study": study.study_name, "confirmation": snap.confirmation,
+            "selection": snap.selection.describe() if snap.selection else None}
 
 
-def _check_learning(study, url: str, splits, baseline: dict[str, Any], allow: bool,
+def _sizes(folds, refit) -> dict[str, int]:
+    """Rows in train+validation, in the test split, and in one fold's two parts (the first)."""
+    return {"train+val": len(refit.y_train), "test": len(refit.y_test),
+            "fold_train": len(folds[0].y_train), "fold_val": len(folds[0].y_val)}
+
+
+def _ensure_baseline(study, evaluator) -> float:
+    """The baseline's mean validation accuracy over the folds, evaluating it once per study
+    (``study.add_baseline``)."""
+    import numpy as np
+
+    from .errors import TrialFailure
+    from .guard import floor_for
+    from .study import add_baseline, baseline_trial
+
+    trial = baseline_trial(study)
+    if trial is None:
+        try:
+            result = evaluator.evaluate({})
+        except TrialFailure as exc:
+            raise RegsearchError(f"the unregularized baseline could not be trained ({exc}): "
+                                 "the [training] settings do not work even without "
+                                 "regularization") from None
+        add_baseline(study, result, floor_for(np.concatenate([f.y_val for f in
+                                                              evaluator.folds])))
+        trial = baseline_trial(study)
+    return float(trial.user_attrs["val_accuracy"])
+
+
+def _check_learning(study, url: str, labels, baseline_val_accuracy: float, allow: bool,
                     out: TextIO) -> None:
-    """Record the study's no-learning guard; stop before the budget is spent when it fires."""
+    """Record the study's no-learning guard; stop before the budget is spent when it fires.
+
+    ``labels`` are the rows the folds validate on (train + validation, each once)."""
     import optuna
 
     from .guard import ALLOW_FLAG, LearningGuard
+    from .study import counted_trials
 
-    guard = LearningGuard.of(splits.y_val, baseline["val_accuracy"])
+    guard = LearningGuard.of(labels, baseline_val_accuracy)
     study.set_user_attr("majority_rate", guard.majority_rate)
     study.set_user_attr("guard", guard.to_dict())
     if not guard.fires:
@@ -131,7 +167,7 @@ def _check_learning(study, url: str, splits, baseline: dict[str, Any], allow: bo
         print(f"warning: {guard.message()}; searching anyway ({ALLOW_FLAG})", file=out)
         return
     kept = "the study keeps its trials"
-    if not study.get_trials(deepcopy=False):
+    if not counted_trials(study):
         optuna.delete_study(study_name=study.study_name, storage=url)
         kept = "nothing was searched and the study was not kept"
     raise RegsearchError(f"{guard.message()}. Stopped before the search: {kept}; pass "
@@ -157,28 +193,29 @@ def run_worker(*, study: str, storage: str | None = None, trials: int | None = N
         raise Interrupted("interrupted by the user") from None
 
 
-def _open_backend_study(spec: StudySpec):
-    """Optuna's study gets the backend's sampler and pruner; Keras Tuner's needs neither."""
+def _open_backend_study(spec: StudySpec, stride: int):
+    """Optuna's study gets the backend's sampler and pruner (``stride``: the evaluator's steps
+    per fold); Keras Tuner's needs neither."""
     if spec.backend == "optuna":
         from .backends import optuna_backend
 
-        return optuna_backend.open_study(spec, name=study_name(spec))
+        return optuna_backend.open_study(spec, stride=stride, name=study_name(spec))
     from .study import open_study
 
     return open_study(spec, name=study_name(spec), backend=spec.backend)
 
 
-def _summary(snap, baseline, chosen) -> str:
+def _summary(snap) -> str:
     from .summary import format_summary
 
-    return format_summary(snap.name, baseline, chosen, snap.counts, guard=snap.guard,
-                          scaling=snap.scaling)
+    return format_summary(snap)
 
 
-def load_results(*, study: str, storage: str | None = None, backend: str | None = None):
-    """One snapshot of a study with its baseline and chosen setting (evaluating test if not
-    done yet): ``(snapshot, baseline, chosen)``."""
-    from . import holdout
+def load_results(*, study: str, storage: str | None = None, backend: str | None = None,
+                 out: TextIO | None = None):
+    """One snapshot of a study with its answer confirmed (retraining only if the stored
+    confirmation is not of the present answer); ``(snapshot, confirmation)``."""
+    from . import confirm
     from .storage import load_study
     from .study import Snapshot
 
@@ -189,62 +226,58 @@ def load_results(*, study: str, storage: str | None = None, backend: str | None 
         raise RegsearchError(f"study {name!r} has no completed trial yet ({c['pruned']} pruned, "
                              f"{c['failed']} failed, {c['running']} running): nothing to "
                              f"export; run more trials with `regsearch run`")
-    baseline = snap.baseline
-    chosen = snap.chosen
-    if baseline is None or not holdout.is_current(chosen, snap.selection):
-        from .data import load_splits
-        from .objective import trainer_for
+    if confirm.contenders(snap) is None:
+        why = ("it has no baseline trial (made by an older regsearch: run it again under "
+               "another study.name)" if snap.selection.baseline is None
+               else "no regularized trial has completed yet; run more trials with "
+                    "`regsearch run`")
+        raise RegsearchError(f"study {name!r} cannot be confirmed: {why}")
+    confirmation = confirm.current(snap)
+    if confirmation is None:
+        from .folds import study_data
         from .trainer import configure_tensorflow
 
         configure_tensorflow()
-        spec = snap.spec
-        with trainer_for(spec, load_splits(spec.data, spec.seed)) as trainer:
-            baseline = holdout.ensure_baseline(snap.study, spec, trainer)
-            chosen = holdout.ensure_chosen(snap, trainer)
-    return snap, baseline, chosen
+        _, refit = study_data(snap.spec)
+        if out is not None:
+            print("confirming the answer on train+validation and the test split...", file=out,
+                  flush=True)
+        confirmation = confirm.ensure_confirmation(snap, lambda: refit, out=out)
+    return snap, confirmation
 
 
 def export_study(*, study: str, storage: str | None = None, backend: str | None = None,
                  output: str | None = None, fmt: str | None = None, force: bool = False,
                  out: TextIO | None = None) -> dict[str, Any]:
-    """``regsearch export``: write the chosen setting, print where and the Keras snippet.
+    """``regsearch export``: write the confirmed answer, print where, why and the Keras snippet.
 
     A study whose baseline learns nothing (``search/guard.py``) has no setting worth reusing:
     it is refused unless ``force``, and then written with the warning in it.
     """
     out = out or sys.stdout
-    from .confirm import current
     from .export import FORMATS, build_export, dumps, write_atomic
 
     if fmt is None:
         fmt = Path(output).suffix.lstrip(".") if output and Path(output).suffix else "json"
     if fmt not in FORMATS:
         raise RegsearchError(f"--format: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
-    snap, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
+    snap, confirmation = load_results(study=study, storage=storage, backend=backend, out=out)
     warning = snap.warning
     if warning and not force:
         raise RegsearchError(f"study {snap.name!r}: {warning}. Its chosen setting is noise, "
                              "not a regularization worth reusing, so nothing was written; pass "
                              "--force to export it anyway")
-    snippet = study_snippet(snap, chosen["params"])
-    confirmation = current(snap)  # only if it still covers the study's top settings
-    document = build_export(snap.name, snap.backend, chosen,
-                            baseline, snap.attrs["spec"], snippet, confirmation,
-                            warning=warning)
+    snippet = study_snippet(snap, confirmation["params"])
+    document = build_export(snap, confirmation, snippet, warning=warning)
     text = dumps(document, fmt)
     target = output or f"studies/exports/{snap.name}.{fmt}"
     write_atomic(target, text)
     if warning:
         print(f"WARNING: {warning}", file=out)
-    print(f"exported trial {chosen['trial']} of study {snap.name} to {target}", file=out)
-    print(f"  val accuracy {chosen['val_accuracy']:.4f}, test accuracy "
-          f"{chosen['test_accuracy']:.4f}, gap {chosen['gap']:+.4f} "
-          f"(baseline gap {baseline['gap']:+.4f}; data {snap.sizes})", file=out)
-    if confirmation is not None:
-        block = document["confirmation"]
-        print(f"  confirmed over seeds {block['seeds']}: best trial {block['best_trial']}"
-              + (" (the chosen one)" if block["agrees_with_search"] else
-                 " (not the chosen one: see the report)"), file=out)
+    print(f"exported the answer of study {snap.name} to {target}", file=out)
+    print(f"  {document['statement']}", file=out)
+    for note in confirmation["notes"]:
+        print(f"  note: {note}", file=out)
     print("\n" + snippet, file=out)
     return document
 
@@ -263,35 +296,22 @@ def study_snippet(snap, params: dict[str, Any]) -> str:
 
 def report_study(*, study: str, storage: str | None = None, backend: str | None = None,
                  output: str | None = None, out: TextIO | None = None) -> dict[str, Any]:
-    """``regsearch report``: confirm the top settings, write the HTML report and its figures,
-    put the headline in the dashboard, and print a short summary."""
+    """``regsearch report``: write the HTML report and its figures, put the headline in the
+    dashboard, and print a short summary (confirming the answer first if needed)."""
     out = out or sys.stdout
-    from . import confirm, report
+    from . import report
     from .storage import artifact_dir
 
-    snap, baseline, chosen = load_results(study=study, storage=storage, backend=backend)
-    spec = snap.spec
-
-    def splits():
-        from .data import load_splits
-        from .trainer import configure_tensorflow
-
-        configure_tensorflow()
-        return load_splits(spec.data, spec.seed)
-
-    if confirm.current(snap) is None:
-        print(f"confirming the top {spec.confirm.top_k} settings and the baseline with "
-              f"{spec.confirm.seeds} fresh seeds each...", file=out, flush=True)
-    confirmation = confirm.ensure_confirmation(snap, splits, out=out)
+    snap, confirmation = load_results(study=study, storage=storage, backend=backend, out=out)
     out_dir = Path(output) if output else report.default_dir(snap.name)
-    figures = report.write_figures(snap, baseline, chosen, out_dir)
-    snippet = study_snippet(snap, chosen["params"])
-    page = report.render_html(snap, baseline, chosen, confirmation, snippet, out_dir, figures)
+    figures = report.write_figures(snap, out_dir)
+    snippet = study_snippet(snap, confirmation["params"])
+    page = report.render_html(snap, confirmation, snippet, out_dir, figures)
     target = report.write_report(out_dir, page)
     _, url = resolve_study(study, storage, backend)
-    published = report.publish_to_dashboard(snap, baseline, chosen, confirmation, out_dir, figures,
+    published = report.publish_to_dashboard(snap, confirmation, out_dir, figures,
                                             artifact_dir(url))
-    text = report.terminal_summary(snap, baseline, chosen, confirmation, target, figures, published)
+    text = report.terminal_summary(snap, confirmation, target, figures, published)
     print(text, file=out)
     return {"study": snap.name, "report": str(target), "figures": figures,
             "confirmation": confirmation, "summary": text}
@@ -317,6 +337,6 @@ def summarize(*, study: str, storage: str | None = None, backend: str | None = N
 
     name, url = resolve_study(study, storage, backend)
     snap = Snapshot(load_study(name, url))
-    text = _summary(snap, snap.baseline, snap.chosen)
+    text = _summary(snap)
     print(text, file=out)
     return text

@@ -1,134 +1,209 @@
-"""Confirmation: does the search's answer still win when its top settings are trained again?
+"""Confirmation: the answer, retrained on all the data and tested once, against doing nothing.
 
-One training run is one draw, and the search keeps the best of many draws, so the winner's
-figures lean lucky. Confirmation retrains the top ``confirm.top_k`` settings by the selection
-rule, and the unregularized baseline, with ``confirm.seeds`` seeds the search never used
-(the study's seed + 1, + 2, ...), and applies the same rule to the means. Like ``holdout`` it
-reads the test split, so it runs only after the search; its result is the study's
-``confirmation`` user attribute, which the report, the export and the dashboard read.
+The search judges settings on cross-validation folds of train + validation and never reads the
+test split. Once it is over, the setting it recommends and the unregularized baseline are each
+retrained on all of train + validation (``folds.refit_splits``) for the epochs their folds'
+EarlyStopping chose (the median best epoch), with ``confirm.seeds`` seeds the search never
+used, the same seeds for both so that the runs pair, and evaluated once on the test split.
+When the search's answer is the baseline, the best regularized setting (``Selection
+.alternative``) is confirmed in its place, so the answer can say what regularizing would cost.
+
+The paired differences (setting minus baseline) of test accuracy, train accuracy and the gap
+(train minus test, dropout off), with their 95% intervals, give the verdict:
+
+* **helps**: test accuracy significantly up;
+* **closes the gap at no cost**: the gap significantly down, test accuracy within noise;
+* **closes the gap only by lowering train accuracy**: test accuracy significantly down;
+* **nothing beats no regularization**: none of these, or the search chose the baseline.
+
+The answer is the setting only when the search chose it and the verdict is one of the first
+two; otherwise it is no regularization. Confirmation can veto the search's choice, never
+promote another setting: selecting on the test split would make its figures lean lucky.
+The result is the study's ``confirmation`` attribute, which the summary, the export, the
+report and the dashboard read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable
-from typing import Any, TextIO
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from . import holdout
-from .data import Splits
-from .objective import Selection, select, trainer_for
-from .spec import StudySpec
+from .guard import floor_for, learns_nothing
+from .models import describe_params
+from .paired import CONFIDENCE, Paired
 from .study import Snapshot, setting
 
-#: The figures each confirmation run keeps, and that are averaged.
-FIGURES = ("train_accuracy", "val_accuracy", "test_accuracy", "gap")
+if TYPE_CHECKING:
+    from .data import Splits
+    from .trainer import Trainer
+
+#: The figures each confirmation run keeps.
+FIGURES = ("train_accuracy", "test_accuracy", "gap")
+
+VERDICTS = {
+    "helps": "it helps: test accuracy up, gap down",
+    "no_cost": "it closes the gap at no cost in test accuracy",
+    "underfits": "it closes the gap only by lowering train accuracy (test accuracy falls too)",
+    "nothing": "nothing in the space beats no regularization",
+}
+#: The verdicts under which the search's regularized setting is the answer.
+ACCEPTED = ("helps", "no_cost")
+#: Test accuracies of one setting's seeds further apart than this are called out.
+SPREAD = 0.05
 
 
-def seeds(spec: StudySpec) -> list[int]:
-    """The confirmation seeds: the study's seed + 1 .. + n, none of them the search's own."""
-    return [spec.seed + i for i in range(1, spec.confirm.seeds + 1)]
+def seeds(spec: Any) -> list[int]:
+    """The confirmation seeds: after the folds' own seeds (``folds.fold_seed``), so none of
+    them trained anything the search looked at."""
+    first = spec.seed + spec.evaluation.folds * spec.evaluation.repeats
+    return [first + i for i in range(spec.confirm.seeds)]
 
 
-def ranked(snap: Snapshot, k: int) -> list[dict[str, Any]]:
-    """The top ``k`` completed trials by the selection rule, best first.
-
-    The rule picks one trial; the next is the one it picks once the first is set aside, with the
-    tolerance of the first pick kept fixed so every rank is judged by the same yardstick.
-    """
-    first = snap.selection
-    if first is None:
-        return []
-    out = [first.chosen]
-    rest = [r for r in snap.completed.to_dict("records")
-            if r["number"] != first.chosen["number"]]
-    while rest and len(out) < k:
-        # n_val is not used when a tolerance is given.
-        nxt = select(rest, n_val=1, tolerance=first.tolerance).chosen
-        out.append(nxt)
-        rest = [r for r in rest if r["number"] != nxt["number"]]
-    return out
+def contenders(snap: Snapshot) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+    """(baseline, regularized setting to confirm): the search's choice, or when it chose the
+    baseline, the best regularized setting. None without a baseline or a regularized trial."""
+    sel = snap.selection
+    if sel is None or sel.baseline is None:
+        return None
+    other = sel.chosen if sel.regularizes else sel.alternative
+    return None if other is None else (sel.baseline, other)
 
 
-def summarize_runs(runs: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean and sample standard deviation (ddof=1) of each figure over the runs."""
-    values = {k: np.array([r[k] for r in runs], dtype=float) for k in FIGURES}
-    return ({k: float(v.mean()) for k, v in values.items()},
-            {k: float(v.std(ddof=1)) for k, v in values.items()})
+def _key(snap: Snapshot) -> dict[str, Any] | None:
+    pair = contenders(snap)
+    if pair is None:
+        return None
+    return {"seeds": seeds(snap.spec), "baseline_trial": int(pair[0]["number"]),
+            "trial": int(pair[1]["number"]), "search_regularizes": snap.selection.regularizes}
 
 
 def current(snap: Snapshot) -> dict[str, Any] | None:
-    """The stored confirmation if it still covers the study's top-k settings and seeds."""
-    stored = snap.confirmation
-    if stored is None or stored["seeds"] != seeds(snap.spec):
+    """The stored confirmation if it is of the study's present answer with the same seeds."""
+    stored, key = snap.confirmation, _key(snap)
+    if stored is None or key is None:
         return None
-    numbers = [int(r["number"]) for r in ranked(snap, snap.spec.confirm.top_k)]
-    return stored if [s["trial"] for s in stored["settings"][1:]] == numbers else None
+    return stored if all(stored.get(k) == v for k, v in key.items()) else None
 
 
-def ensure_confirmation(snap: Snapshot, splits: Callable[[], Splits],
+def ensure_confirmation(snap: Snapshot, refit: Callable[[], Splits],
+                        trainer: Trainer | None = None,
                         out: TextIO | None = None) -> dict[str, Any] | None:
-    """The study's confirmation, computed now unless the stored one covers the same settings.
+    """The study's confirmation, computed now unless the stored one is current.
 
-    ``splits`` is called only if something has to be trained. Settings already confirmed with
-    the same seeds (the baseline, a trial still in the top k) are reused, so running the report
-    again after a few more trials retrains only the newcomers. None when no trial completed.
+    ``refit`` gives the refit splits and is called only if something has to be trained;
+    ``trainer`` (the command's, whose compiled model has this shape) is used if given. None
+    when the study has no baseline or no completed regularized trial yet.
     """
     if (fresh := current(snap)) is not None:
         return fresh
-    spec = snap.spec
-    top = ranked(snap, spec.confirm.top_k)
-    if not top:
+    key = _key(snap)
+    if key is None:
         return None
-    wanted = seeds(spec)
-    stored = snap.confirmation
-    done = {s["trial"]: s for s in stored["settings"]} if stored and stored["seeds"] == wanted \
-        else {}
-    numbers = [int(r["number"]) for r in top]
+    base, other = contenders(snap)
+    splits = refit()
+    if trainer is None:
+        from .objective import trainer_for
 
-    trainer = None
+        with trainer_for(snap.spec, splits) as own:
+            return ensure_confirmation(snap, lambda: splits, own, out)
     settings = []
-    todo: list[tuple[str, int | None, dict[str, Any]]] = [("baseline", None, {})] + [
-        (f"trial {n}", n, setting(r)) for n, r in zip(numbers, top)]
-    with contextlib.ExitStack() as stack:
-        for label, number, params in todo:
-            if number in done:
-                settings.append(done[number])
-                continue
-            if trainer is None:  # one trainer, so its compiled model serves every run
-                trainer = stack.enter_context(trainer_for(spec, splits()))
-            runs = []
-            for seed in wanted:
-                if out is not None:
-                    print(f"  confirming {label} with seed {seed}...", file=out, flush=True)
-                start = time.perf_counter()
-                result = holdout.evaluate_setting(params, spec, trainer.splits, seed=seed,
-                                                  trainer=trainer)
-                runs.append({"seed": seed, **{k: result[k] for k in FIGURES},
-                             "epochs": result["epochs"], "seconds": time.perf_counter() - start})
-            mean, std = summarize_runs(runs)
-            settings.append({"label": label, "trial": number, "params": result["params"],
-                             "runs": runs, "mean": mean, "std": std})
-
-    best = _select_on_means(settings[1:], snap.n_val, spec.tolerance)
-    confirmation = {
-        "seeds": wanted, "top_k": spec.confirm.top_k, "search_chosen": numbers[0],
-        "best": int(best.chosen["number"]), "agrees": int(best.chosen["number"]) == numbers[0],
-        "selection": best.describe(), "settings": settings,
-        "seconds": sum(r["seconds"] for s in settings for r in s["runs"]),
-    }
+    for label, record in (("baseline", base), (f"trial {int(other['number'])}", other)):
+        params = setting(record)
+        epochs = max(1, int(record.get("best_epoch") or snap.spec.training.max_epochs))
+        runs = []
+        for seed in key["seeds"]:
+            if out is not None:
+                print(f"  confirming {label} ({epochs} epochs on train+validation) with seed "
+                      f"{seed}...", file=out, flush=True)
+            start = time.perf_counter()
+            train, model = trainer.refit(params, seed=seed, epochs=epochs, splits=splits)
+            test = trainer.accuracy(model, splits.x_test, splits.y_test)
+            runs.append({"seed": seed, "train_accuracy": train, "test_accuracy": test,
+                         "gap": train - test, "seconds": time.perf_counter() - start})
+        settings.append({"label": label, "trial": int(record["number"]), "params": params,
+                         "epochs": epochs, "runs": runs, **_spread(runs)})
+    confirmation = {**key, **judge(settings[0], settings[1], key["search_regularizes"],
+                                   floor=1 / len(splits.y_test)),
+                    "settings": settings,
+                    "notes": notes(settings, floor_for(splits.y_test)),
+                    "seconds": sum(r["seconds"] for s in settings for r in s["runs"])}
     snap.study.set_user_attr("confirmation", confirmation)
+    snap.attrs["confirmation"] = confirmation
     return confirmation
 
 
-def _select_on_means(settings: list[dict[str, Any]], n_val: int,
-                     tolerance: float | None) -> Selection:
-    means = [{"number": s["trial"], **s["mean"]} for s in settings]
-    return select(means, n_val=n_val, tolerance=tolerance)
+def _spread(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    values = {k: np.array([r[k] for r in runs], dtype=float) for k in FIGURES}
+    return {"mean": {k: float(v.mean()) for k, v in values.items()},
+            "std": {k: float(v.std(ddof=1)) for k, v in values.items()}}
 
 
-def best_setting(confirmation: dict[str, Any]) -> dict[str, Any]:
-    """The confirmed best setting's entry (the top-k setting that wins on the means)."""
-    return next(s for s in confirmation["settings"] if s["trial"] == confirmation["best"])
+def judge(baseline: Mapping[str, Any], other: Mapping[str, Any], search_regularizes: bool,
+          floor: float = 0.0) -> dict[str, Any]:
+    """The paired differences ``other - baseline`` over the seeds, the verdict and the answer.
+
+    "Significantly" is the two-sided 95% interval excluding 0, the interval the headline shows.
+    ``floor`` (one test sample) bounds the standard error from below: seeds that differ by
+    exactly the same amount have no spread, which would make any difference significant.
+    """
+    diff = {k: Paired.of([r[k] for r in other["runs"]], [r[k] for r in baseline["runs"]],
+                         floor) for k in FIGURES}
+    low, high = diff["test_accuracy"].interval(CONFIDENCE)
+    gap_high = diff["gap"].interval(CONFIDENCE)[1]
+    if not search_regularizes:
+        verdict = "nothing"
+    elif low > 0:
+        verdict = "helps"
+    elif high < 0:
+        verdict = "underfits" if diff["gap"].mean < 0 else "nothing"
+    elif gap_high < 0:
+        verdict = "no_cost"
+    else:
+        verdict = "nothing"
+    regularize = search_regularizes and verdict in ACCEPTED
+    return {"difference": {k: d.to_dict() for k, d in diff.items()}, "verdict": verdict,
+            "regularize": regularize,
+            "params": dict(other["params"]) if regularize else dict(baseline["params"]),
+            "answer_trial": other["trial"] if regularize else baseline["trial"]}
+
+
+def notes(settings: list[Mapping[str, Any]], test_floor: float) -> list[str]:
+    """Seeds that collapsed to the majority class, and settings whose seeds disagree widely:
+    a mean over such runs is not one model's behaviour, so it is said, not averaged away."""
+    out = []
+    for s in settings:
+        collapsed = [r["seed"] for r in s["runs"] if learns_nothing(r["test_accuracy"], test_floor)]
+        if collapsed:
+            out.append(f"{s['label']}: seed(s) {', '.join(map(str, collapsed))} collapsed to the "
+                       f"majority class (test accuracy at most {test_floor:.3f})")
+        tests = [r["test_accuracy"] for r in s["runs"]]
+        if max(tests) - min(tests) > SPREAD:
+            out.append(f"{s['label']}: seeds disagree widely, test accuracy from "
+                       f"{min(tests):.4f} to {max(tests):.4f}")
+    return out
+
+
+def statement(confirmation: Mapping[str, Any]) -> str:
+    """The answer in one sentence (the export, the summary and the report show this text)."""
+    d = confirmation["difference"]
+    other = confirmation["settings"][1]
+    n = len(confirmation["seeds"])
+
+    def fig(key: str) -> str:
+        x = d[key]
+        return f"{x['mean']:+.4f} [{x['low']:+.4f}, {x['high']:+.4f}]"
+
+    figures = (f"test accuracy {fig('test_accuracy')}, gap {fig('gap')} against no "
+               f"regularization ({CONFIDENCE:.0%} intervals over {n} paired seeds)")
+    verdict = confirmation["verdict"]
+    what = f"{describe_params(other['params'])} ({other['label']})"
+    if confirmation["regularize"]:
+        return f"Use {what}: {VERDICTS[verdict]}; {figures}."
+    if not confirmation["search_regularizes"]:
+        return (f"Use no regularization: {VERDICTS['nothing']} on the cross-validation folds. "
+                f"The best regularized setting, {what}, would give {figures}.")
+    return (f"Use no regularization: the search's choice, {what}, was rejected in "
+            f"confirmation: {VERDICTS[verdict]}; {figures}.")

@@ -52,9 +52,16 @@ class Splits:
 
 def load_splits(spec: DataSpec, seed: int) -> Splits:
     """Load the dataset once, split it stratified and seeded, scale it as fitted on train."""
+    raw, method = load_raw(spec, seed)
+    return raw.scaled(fit_scaling(raw.x_train, method, spec.scaling))
+
+
+def load_raw(spec: DataSpec, seed: int) -> tuple[Splits, str]:
+    """The unscaled splits and the scaling method ``data.scaling`` resolves to for this data
+    (``scaling.scaling_method`` needs the arrays as loaded, before they are flattened), so that
+    each cross-validation fold can fit the scaling on its own training part."""
     x, y = load_arrays(spec)
-    raw = split(x, y, spec, seed)
-    return raw.scaled(fit_scaling(raw.x_train, scaling_method(spec, x), spec.scaling))
+    return split(x, y, spec, seed), scaling_method(spec, x)
 
 
 def load_raw_splits(spec: DataSpec, seed: int) -> Splits:

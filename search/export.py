@@ -1,4 +1,4 @@
-"""``regsearch export``: the chosen setting as a config file, with what it takes to trust it."""
+"""``regsearch export``: the confirmed answer as a config file, with what it takes to trust it."""
 
 from __future__ import annotations
 
@@ -8,60 +8,63 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .study import METRICS
+from .confirm import statement
 from .errors import RegsearchError
+from .study import Snapshot
+from .summary import settings
 
 FORMATS = ("json", "toml")
 
 
-def build_export(study_name: str, backend: str, chosen: dict[str, Any], baseline: dict[str, Any],
-                 spec_document: dict[str, Any], snippet: str,
-                 confirmation: dict[str, Any] | None = None,
+def build_export(snap: Snapshot, confirmation: dict[str, Any], snippet: str,
                  warning: str | None = None) -> dict[str, Any]:
-    """The exported document (plain data, TOML- and JSON-safe).
+    """The exported document (plain data, TOML- and JSON-safe): the confirmed answer.
 
-    ``confirmation`` (from ``regsearch report``) adds the seeds-averaged figures of the top
-    settings and which of them wins on the means; ``warning`` (the no-learning guard's, for an
-    export that was forced) comes first, so nobody reuses the setting unwarned.
+    ``params`` is what to use: the search's setting when confirmation accepted it, else no
+    regularization. ``statement`` says why in one sentence; ``confirmation`` holds the paired
+    test-split figures behind it and ``search`` the cross-validation figures. ``warning`` (the
+    no-learning guard's, for an export that was forced) comes first, so nobody reuses the
+    answer unwarned. TOML has no null, so absent values are left out rather than written null.
     """
-    sel = chosen["selection"]
+    sel = snap.selection.describe()
+    other = confirmation["settings"][1]
     document = {
         **({"warning": warning} if warning else {}),
-        "study": study_name,
-        "backend": backend,
-        "trial": chosen["trial"],
-        "params": dict(chosen["params"]),
-        "metrics": {k: chosen[k] for k in METRICS},
-        "baseline": {k: baseline[k] for k in METRICS},
-        "selection": {"rule": sel["rule"], "tolerance": sel["tolerance"],
-                      "tolerance_source": sel["tolerance_source"]},
+        "study": snap.name,
+        "backend": snap.backend,
+        "answer": "regularize" if confirmation["regularize"] else "no regularization",
+        "verdict": confirmation["verdict"],
+        "statement": statement(confirmation),
+        "params": dict(confirmation["params"]),
+        "trial": confirmation["answer_trial"],
+        "confirmation": {
+            "seeds": list(confirmation["seeds"]),
+            "setting": {"trial": other["trial"], "params": dict(other["params"]),
+                        "epochs": other["epochs"]},
+            "baseline": {"trial": confirmation["settings"][0]["trial"],
+                         "epochs": confirmation["settings"][0]["epochs"]},
+            "mean": {s["label"]: dict(s["mean"]) for s in confirmation["settings"]},
+            "difference": {k: dict(v) for k, v in confirmation["difference"].items()},
+            "notes": list(confirmation["notes"]),
+        },
+        "search": {
+            "evaluation": dict(snap.attrs["spec"].get("evaluation", {})),
+            "selection": {k: v for k, v in sel.items() if v is not None},
+            "folds": {e["label"]: {k: e[k] for k in ("train_accuracy", "val_accuracy", "gap")}
+                      for e in settings(snap)},
+        },
         "keras_snippet": snippet,
-        "spec": spec_document,
+        "spec": snap.attrs["spec"],
     }
-    if confirmation is not None:
-        document["confirmation"] = confirmation_block(confirmation)
-    return document
+    return _no_nulls(document)
 
 
-def confirmation_block(confirmation: dict[str, Any]) -> dict[str, Any]:
-    """The export's view of a confirmation: per setting mean and std, no per-run detail.
-
-    TOML has no null, so the baseline's entry simply has no ``trial`` key.
-    """
-    from .confirm import best_setting  # numpy, optuna, the trainer: only when there is one
-
-    best = best_setting(confirmation)
-    return {
-        "seeds": list(confirmation["seeds"]),
-        "best_trial": confirmation["best"],
-        "best_params": dict(best["params"]),
-        "agrees_with_search": confirmation["agrees"],
-        "tolerance": confirmation["selection"]["tolerance"],
-        "settings": [{"setting": s["label"], **({"trial": s["trial"]} if s["trial"] is not None
-                                                 else {}),
-                      "params": dict(s["params"]), "mean": dict(s["mean"]), "std": dict(s["std"])}
-                     for s in confirmation["settings"]],
-    }
+def _no_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_no_nulls(v) for v in value]
+    return value
 
 
 def dumps(document: dict[str, Any], fmt: str) -> str:

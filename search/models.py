@@ -27,6 +27,19 @@ def effective_params(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def describe_params(params: dict[str, Any]) -> str:
+    """``dropout 0.31, l2 3.1e-04`` in words; no dropout and no penalty is "no regularization"
+    (strengths shown only for the penalty in use)."""
+    full = effective_params(dict(params))
+    if full["dropout"] == 0 and all(full[k] == 0 for k in ("l1", "l2")):
+        return "no regularization"
+    parts = [f"dropout {full['dropout']:.3g}"]
+    if full["regularizer"] == "none" or all(full[k] == 0 for k in ("l1", "l2")):
+        parts.append("no penalty")
+    parts += [f"{k} {full[k]:.2g}" for k in ("l1", "l2") if full[k] > 0]
+    return ", ".join(parts)
+
+
 def init_seeds(seed: int, n_hidden: int) -> tuple[list[int], list[int]]:
     """The seeds of a model's random parts: one per Dense kernel, one per Dropout layer.
 

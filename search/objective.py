@@ -1,34 +1,54 @@
-"""What a trial scores and which trial is reported as best.
+"""What a trial scores, and which setting the study recommends.
 
 Two different questions, deliberately:
 
-* The **objective** (one number per epoch, so Optuna can prune) is
-  ``val_accuracy - gap_weight * |gap|``: it pulls the sampler towards settings that close the
-  train/validation gap but never pays a point of validation accuracy for more than
-  ``1 / gap_weight`` points of gap.
-* The **selection rule** decides what we report. Measured on digits and MNIST, a gap often
-  shrinks because train accuracy drops (underfitting) while validation accuracy stays within
-  noise, and such picks scored 1-2 points lower on test. So validation accuracy comes first,
-  judged with its noise: among completed trials within ``tolerance`` of the best validation
-  accuracy, the smallest absolute gap wins; ties go to the higher validation accuracy, then the
-  earlier trial. Because every candidate is within tolerance of the best validation accuracy, a
-  setting that "closes" the gap by collapsing both accuracies can never be chosen.
+* The **objective** (one number per epoch, so Optuna can prune; its fold mean is the trial's
+  value) is ``val_accuracy - gap_weight * |gap|``: it pulls the sampler towards settings that
+  close the train/validation gap but never pays a point of validation accuracy for more than
+  ``1 / gap_weight`` points of gap. One number, not two objectives: Optuna cannot prune a
+  multi-objective study.
+* The **selection rule** decides what is recommended, on the cross-validation folds, every
+  comparison paired on the same folds and judged by its standard error (``search/paired.py``),
+  with the unregularized baseline as a competitor:
+
+  1. a setting is a *candidate* when its mean validation accuracy is not below the best
+     setting's, nor below the baseline's, by more than one standard error of the paired
+     difference (``selection.tolerance`` replaces this standard error when set): regularizing
+     must not cost accuracy beyond noise;
+  2. a regularized candidate must also close the gap against the baseline by more than one
+     standard error, or it is not better than doing nothing;
+  3. among those the smallest mean |gap| wins (ties: higher validation accuracy, then the
+     earlier trial); when none is left, the answer is no regularization: the baseline.
+
+  Measured on digits and MNIST, a gap often shrinks because train accuracy drops while
+  validation accuracy stays within noise; rule 1 keeps such settings out. The best regularized
+  setting is worked out too (``alternative``: the smallest-gap setting within noise of the best
+  validation accuracy), so that an answer of "no regularization" can say what the best
+  regularized setting would have cost.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .paired import Paired
+
 if TYPE_CHECKING:
     from .data import Splits
+    from .evaluation import Evaluator
     from .spec import StudySpec
     from .trainer import Trainer
 
-RULE = ("smallest |gap| among completed trials whose val_accuracy is within tolerance of the "
-        "best val_accuracy; ties to the higher val_accuracy, then the earlier trial")
+RULE = ("paired on the folds: candidates are within one standard error of the best and of the "
+        "baseline in validation accuracy; a regularized candidate must close the gap against "
+        "the baseline by more than one standard error; the smallest mean |gap| wins, else no "
+        "regularization")
+
+#: The trial attribute that marks the unregularized baseline's trial.
+BASELINE_ROLE = "baseline"
 
 
 def score(val_accuracy: float, gap: float, gap_weight: float) -> float:
@@ -46,49 +66,121 @@ def trainer_for(spec: StudySpec, splits: Splits) -> Trainer:
                    score=lambda val_accuracy, gap: score(val_accuracy, gap, weight))
 
 
-def default_tolerance(best_val_accuracy: float, n_val: int) -> float:
-    """One binomial standard error of the best validation accuracy (at least one sample).
+def evaluator_for(spec: StudySpec, folds: Sequence[Splits]) -> Evaluator:
+    """The study's evaluator: its trainer (``trainer_for``, on the first fold's shape) over the
+    study's cross-validation ``folds``. A context: use it ``with`` it, so its model is
+    released."""
+    from .evaluation import Evaluator
 
-    With a few hundred validation samples a point of accuracy is noise; this says how much.
-    """
-    p = min(max(best_val_accuracy, 0.0), 1.0)
-    return max(math.sqrt(p * (1 - p) / n_val), 1.0 / n_val)
+    return Evaluator(trainer_for(spec, folds[0]), folds, spec.seed)
+
+
+def per_fold(record: Mapping[str, Any], key: str) -> list[float]:
+    """A record's per-fold values of ``key`` (a record without folds counts as one fold)."""
+    folds = record.get("folds")
+    if isinstance(folds, list) and folds:
+        return [float(f[key]) for f in folds]
+    return [float(record[key])]
+
+
+def paired(a: Mapping[str, Any], b: Mapping[str, Any], key: str, floor: float) -> Paired:
+    """``a`` minus ``b`` on ``key``, paired on their folds (``|gap|`` for key "abs_gap")."""
+    if key == "abs_gap":
+        return Paired.of([abs(x) for x in per_fold(a, "gap")],
+                         [abs(x) for x in per_fold(b, "gap")], floor)
+    return Paired.of(per_fold(a, key), per_fold(b, key), floor)
+
+
+def is_baseline(record: Mapping[str, Any]) -> bool:
+    return record.get("role") == BASELINE_ROLE
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The chosen record and how it was chosen."""
+    """What the rule recommends (``chosen``: a trial, or the baseline's), against what."""
 
     chosen: Mapping[str, Any]
-    tolerance: float
-    tolerance_source: str
-    best_val_accuracy: float
+    best: Mapping[str, Any]
+    baseline: Mapping[str, Any] | None
+    alternative: Mapping[str, Any] | None
     candidates: int
+    tolerance: float | None
+    floor: float
+
+    @property
+    def regularizes(self) -> bool:
+        """Whether the answer is a regularized setting (not the baseline)."""
+        return not is_baseline(self.chosen)
+
+    def versus_baseline(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``record`` against the baseline on the folds: validation accuracy and gap."""
+        if self.baseline is None:
+            return None
+        return {key: paired(record, self.baseline, key, self.floor).to_dict()
+                for key in ("val_accuracy", "gap")}
 
     def describe(self) -> dict[str, Any]:
-        return {"rule": RULE, "tolerance": self.tolerance, "tolerance_source": self.tolerance_source,
-                "best_val_accuracy": self.best_val_accuracy, "candidates": self.candidates}
+        """Plain data for study attributes and exports."""
+        margin = (self.tolerance if self.tolerance is not None else
+                  paired(self.chosen, self.best, "val_accuracy", self.floor).se)
+        return {
+            "rule": RULE, "tolerance": margin,
+            "tolerance_source": ("spec: selection.tolerance" if self.tolerance is not None else
+                                 "one standard error of the paired difference on the folds"),
+            "chosen_trial": int(self.chosen["number"]), "regularizes": self.regularizes,
+            "best_trial": int(self.best["number"]),
+            "best_val_accuracy": float(self.best["val_accuracy"]),
+            "baseline_trial": None if self.baseline is None else int(self.baseline["number"]),
+            "alternative_trial": (None if self.alternative is None
+                                  else int(self.alternative["number"])),
+            "candidates": self.candidates,
+            "versus_baseline": self.versus_baseline(self.chosen) if self.regularizes else None,
+        }
 
 
-def select(records: Iterable[Mapping[str, Any]], *, n_val: int,
+def select(records: Iterable[Mapping[str, Any]], *, floor: float,
            tolerance: float | None = None) -> Selection | None:
-    """Apply the selection rule to completed-trial records (``number``, ``val_accuracy``, ``gap``).
+    """Apply the selection rule to completed-trial records (``number``, ``val_accuracy``,
+    ``gap``, per-fold ``folds``, and ``role`` for the baseline's). None when there is none.
 
-    Returns None when there is no record. ``tolerance`` from the spec wins over the default.
+    ``floor`` is the smallest standard error believed (one validation sample of a fold);
+    ``tolerance`` from the spec replaces the standard error as the margin.
     """
     rows = [r for r in records if _finite(r.get("val_accuracy")) and _finite(r.get("gap"))]
     if not rows:
         return None
-    best = max(r["val_accuracy"] for r in rows)
-    if tolerance is None:
-        tol = default_tolerance(best, n_val)
-        source = f"one binomial standard error of the best val_accuracy ({best:.4f}, n_val={n_val})"
-    else:
-        tol, source = tolerance, "spec: selection.tolerance"
-    # A tiny epsilon so a trial exactly at the tolerance edge is not lost to float rounding.
-    near = [r for r in rows if r["val_accuracy"] >= best - tol - 1e-12]
-    chosen = min(near, key=lambda r: (abs(r["gap"]), -r["val_accuracy"], r["number"]))
-    return Selection(chosen, tol, source, best, len(near))
+    best = max(rows, key=lambda r: (r["val_accuracy"], -r["number"]))
+    base = next((r for r in rows if is_baseline(r)), None)
+
+    def margin(d: Paired) -> float:
+        # A tiny epsilon so a setting exactly at the edge is not lost to float rounding.
+        return (tolerance if tolerance is not None else d.se) + 1e-12
+
+    def within(r: Mapping[str, Any], other: Mapping[str, Any] | None) -> bool:
+        if other is None or r is other:
+            return True
+        d = paired(r, other, "val_accuracy", floor)
+        return d.mean >= -margin(d)
+
+    def closes(r: Mapping[str, Any]) -> bool:
+        # Always the standard error: ``tolerance`` is a margin of validation accuracy.
+        if base is None:
+            return True
+        d = paired(r, base, "abs_gap", floor)
+        return d.mean < -d.se
+
+    def rank(r: Mapping[str, Any]) -> tuple[float, float, int]:
+        return abs(r["gap"]), -r["val_accuracy"], int(r["number"])
+
+    candidates = [r for r in rows if within(r, best) and within(r, base)]
+    winners = [r for r in candidates if not is_baseline(r) and closes(r)]
+    chosen = min(winners, key=rank) if winners else base if base is not None else \
+        min(candidates, key=rank)
+    regularized = [r for r in rows if not is_baseline(r)]
+    near = [r for r in regularized if within(r, best)]
+    alternative = (min(near, key=rank) if near else
+                   max(regularized, key=lambda r: r["val_accuracy"]) if regularized else None)
+    return Selection(chosen, best, base, alternative, len(candidates), tolerance, floor)
 
 
 def _finite(x: Any) -> bool:

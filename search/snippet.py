@@ -105,11 +105,17 @@ def keras_snippet(params: dict[str, Any], *, n_features: int, n_classes: int, mo
         f"        logs[\"score\"] = val - {gap_weight:g} * abs(train - val)",
         "",
         "",
-        f"model.fit(x_train, y_train, batch_size={training.batch_size}, "
-        f"epochs={training.max_epochs}, verbose=0,",
+        "# regsearch's schedule: EarlyStopping acts once min_steps optimizer steps are done, and",
+        "# training runs max_epochs, or that many epochs plus the patience where that is more.",
+        f"steps = -(-len(x_train) // {training.batch_size})  # optimizer steps an epoch",
+        f"start = -(-{training.min_steps} // steps)",
+        f"epochs = max({training.max_epochs}, start + {training.patience}) if start else "
+        f"{training.max_epochs}",
+        f"model.fit(x_train, y_train, batch_size={training.batch_size}, epochs=epochs, verbose=0,",
         "          callbacks=[DropoutOffScore(x_train, y_train, x_val, y_val),",
         "                     keras.callbacks.EarlyStopping(monitor=\"score\", mode=\"max\", "
         f"patience={training.patience},",
-        "                                                   restore_best_weights=True)])",
+        "                                                   restore_best_weights=True,",
+        "                                                   start_from_epoch=start)])",
     ]
     return "\n".join(lines)

@@ -138,14 +138,27 @@ class KerasTunerSpec:
 
 
 @dataclass(frozen=True)
-class ConfirmSpec:
-    """How ``regsearch report`` re-checks the search's answer: top ``top_k`` settings by the
-    selection rule, and the baseline, each retrained with ``seeds`` fresh seeds."""
+class EvaluationSpec:
+    """How each trial is scored (search/folds.py): stratified ``folds``-fold cross-validation of
+    train + validation, ``repeats`` times with reshuffled folds, the same folds for every trial
+    and the baseline so that they compare paired. ``racing`` stops a trial after a fold once it
+    is significantly below the best so far on the folds done (search/racing.py)."""
 
-    top_k: int = key(int, 3, check=positive)
-    # A standard deviation needs two runs; one seed would confirm nothing about noise.
-    seeds: int = key(int, 3, check=lambda v: None if v >= 2 else
-                     "must be >= 2 (a standard deviation needs two runs)")
+    folds: int = key(int, 3, check=lambda v: None if v >= 2 else
+                     "must be >= 2 (one fold would leave nothing to validate on)")
+    repeats: int = key(int, 1, check=positive)
+    racing: bool = key(bool, True)
+
+
+@dataclass(frozen=True)
+class ConfirmSpec:
+    """How the answer is confirmed after the search (search/confirm.py): the chosen setting and
+    the unregularized baseline, each retrained on all of train + validation with ``seeds``
+    seeds the search never used, and evaluated once on the test split."""
+
+    # A confidence interval needs at least two paired runs; five is the issue's benchmark.
+    seeds: int = key(int, 5, check=lambda v: None if v >= 2 else
+                     "must be >= 2 (a confidence interval needs two paired runs)")
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,7 @@ class StudySpec:
     training: TrainingSpec
     search: SearchSpec
     tolerance: float | None
+    evaluation: EvaluationSpec
     keras_tuner: KerasTunerSpec
     confirm: ConfirmSpec
     workers: WorkersSpec
@@ -194,6 +208,7 @@ class StudySpec:
                       "seed": self.seed, "backend": self.backend},
             "data": section(self.data), "model": section(self.model),
             "training": section(self.training), "search": section(self.search),
+            "evaluation": section(self.evaluation),
             "keras_tuner": section(self.keras_tuner), "confirm": section(self.confirm),
             "workers": section(self.workers),
         }
@@ -221,6 +236,7 @@ _SECTIONS: dict[str, dict[str, Field]] = {
     "selection": {
         "tolerance": Field((float,), None, check=open_unit),
     },
+    "evaluation": table_fields(EvaluationSpec),
     "keras_tuner": table_fields(KerasTunerSpec),
     "workers": table_fields(WorkersSpec),
     "confirm": table_fields(ConfirmSpec),
@@ -294,7 +310,8 @@ def spec_from_dict(doc: Any, path: str | Path) -> StudySpec:
         backend=study["backend"], data=DataSpec(**data),
         model=ModelSpec(hidden=tuple(v["model"]["hidden"]), batch_norm=v["model"]["batch_norm"]),
         training=TrainingSpec(**v["training"]), search=SearchSpec(**v["search"]),
-        tolerance=v["selection"]["tolerance"], keras_tuner=KerasTunerSpec(**v["keras_tuner"]),
+        tolerance=v["selection"]["tolerance"], evaluation=EvaluationSpec(**v["evaluation"]),
+        keras_tuner=KerasTunerSpec(**v["keras_tuner"]),
         confirm=ConfirmSpec(**v["confirm"]), workers=WorkersSpec(**workers),
     )
 

@@ -19,23 +19,27 @@ import functools
 import os
 import socket
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
+from optuna.trial import TrialState
 
 from .errors import RegsearchError
 from .guard import LearningGuard, learns_nothing
-from .objective import Selection, select
+from .objective import BASELINE_ROLE, Selection, is_baseline, select
 from .space import Float, Param
 from .spec import StudySpec, spec_from_dict
+
+if TYPE_CHECKING:
+    from .evaluation import FoldedResult
 
 PARAMS = ("dropout", "regularizer", "l1", "l2")
 METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "gap")
 
 #: The study's user attributes: what regsearch records beside the trials.
 STUDY_ATTRS = ("spec", "backend", "budget", "data_sizes", "data_shape", "data_scaling",
-               "majority_rate", "guard", "baseline", "chosen", "confirmation")
+               "majority_rate", "guard", "confirmation")
 
 #: Which process ran a trial (``host:pid``), stored as its ``worker`` user attribute.
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -76,12 +80,32 @@ def distribution(param: Param) -> optuna.distributions.BaseDistribution:
     return optuna.distributions.CategoricalDistribution(list(param.choices))
 
 
-def trial_attrs(result, floor: float) -> dict[str, Any]:
-    """The user attributes every trial carries for a ``TrainResult``: figures, curves, and
-    ``learns_nothing`` when its validation accuracy is at the majority-class ``floor``
-    (``guard.floor_for``)."""
-    return {**result.metrics(), "learns_nothing": learns_nothing(result.val_accuracy, floor),
+def trial_attrs(result: FoldedResult, floor: float) -> dict[str, Any]:
+    """The user attributes every trial carries for a ``FoldedResult``: fold means with their
+    standard errors, each fold's figures, the first fold's curves, and ``learns_nothing`` when
+    its mean validation accuracy is at the majority-class ``floor`` (``guard.floor_for``)."""
+    metrics = result.metrics()
+    return {**metrics, "learns_nothing": learns_nothing(metrics["val_accuracy"], floor),
             "curves": {k: [round(x, 6) for x in v] for k, v in result.curves.items()}}
+
+
+def baseline_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The study's unregularized baseline, evaluated on the folds like any trial."""
+    return next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                 if t.user_attrs.get("role") == BASELINE_ROLE), None)
+
+
+def add_baseline(study: optuna.Study, result: FoldedResult, floor: float) -> None:
+    """Record the baseline (no dropout, no penalty) as a COMPLETE trial with no params.
+
+    It is a trial so that it competes: the selection rule, racing and the pruner compare the
+    search's trials with it on the same folds, and the dashboard shows it beside them. It does
+    not count against the budget (``counted_trials``).
+    """
+    study.add_trial(optuna.trial.create_trial(
+        params={}, distributions={}, value=result.score, state=TrialState.COMPLETE,
+        user_attrs={"role": BASELINE_ROLE, "worker": WORKER, **trial_attrs(result, floor)},
+        intermediate_values=result.values))
 
 
 def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -91,7 +115,8 @@ def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     retry counts in their place, so a crash costs no slot of the budget and no trial is counted
     twice.
     """
-    trials = study.get_trials(deepcopy=False)
+    trials = [t for t in study.get_trials(deepcopy=False)
+              if t.user_attrs.get("role") != BASELINE_ROLE]
     history = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
     with warnings.catch_warnings():  # retry_history is marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -146,7 +171,8 @@ class Snapshot:
         done = self.completed
         if done.empty:
             return None
-        return select(done.to_dict("records"), n_val=self.n_val, tolerance=self.spec.tolerance)
+        return select(done.to_dict("records"), floor=1 / self.n_val,
+                      tolerance=self.spec.tolerance)
 
     @property
     def name(self) -> str:
@@ -158,7 +184,9 @@ class Snapshot:
 
     @property
     def n_val(self) -> int:
-        return int(self.sizes.get("val", 0)) or 1
+        """Rows in one fold's validation part (a study made before folds: its validation split)."""
+        sizes = self.sizes
+        return int(sizes.get("fold_val", sizes.get("val", 0))) or 1
 
     @property
     def backend(self) -> str:
@@ -171,13 +199,10 @@ class Snapshot:
 
     @property
     def baseline(self) -> dict[str, Any] | None:
-        """The unregularized baseline's figures (``holdout.ensure_baseline``)."""
-        return self.attrs.get("baseline")
-
-    @property
-    def chosen(self) -> dict[str, Any] | None:
-        """The chosen setting with its test accuracy, as last evaluated (``holdout``)."""
-        return self.attrs.get("chosen")
+        """The unregularized baseline's trial record (``add_baseline``), if it completed."""
+        done = self.completed
+        rows = [r for r in done.to_dict("records") if is_baseline(r)] if not done.empty else []
+        return rows[0] if rows else None
 
     @property
     def confirmation(self) -> dict[str, Any] | None:
@@ -222,16 +247,20 @@ def completed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def counts(frame: pd.DataFrame) -> dict[str, int]:
-    """Trials by state, the epochs spent over all of them, and how many trials sat at the
-    majority-class level (``learns_nothing``, ``search/guard.py``)."""
-    states = frame["state"].value_counts() if not frame.empty else pd.Series(dtype=int)
+    """The search's trials by state (the baseline's trial aside), how many of the pruned were
+    stopped by racing between folds, the epochs spent over all trials and the baseline, and how
+    many trials sat at the majority-class level (``learns_nothing``, ``search/guard.py``)."""
     epochs = int(frame["epochs"].fillna(0).sum()) if "epochs" in frame.columns else 0
+    if "role" in frame.columns:
+        frame = frame[frame["role"] != BASELINE_ROLE]
+    states = frame["state"].value_counts() if not frame.empty else pd.Series(dtype=int)
     flagged = (int(frame["learns_nothing"].eq(True).sum())
                if "learns_nothing" in frame.columns else 0)
+    raced = int(frame["stopped"].eq("raced").sum()) if "stopped" in frame.columns else 0
     return {"trials": int(len(frame)), "complete": int(states.get("COMPLETE", 0)),
-            "pruned": int(states.get("PRUNED", 0)), "failed": int(states.get("FAIL", 0)),
-            "running": int(states.get("RUNNING", 0)), "epochs": epochs,
-            "learns_nothing": flagged}
+            "pruned": int(states.get("PRUNED", 0)), "raced": raced,
+            "failed": int(states.get("FAIL", 0)), "running": int(states.get("RUNNING", 0)),
+            "epochs": epochs, "learns_nothing": flagged}
 
 
 def stored_spec(study: optuna.Study) -> StudySpec:

@@ -169,8 +169,8 @@ class _Interrupt:
         raise KeyboardInterrupt
 
     def check(self) -> None:
+        # The flag stays set: if this raise is swallowed too, ``__exit__`` raises again.
         if self.requested:
-            self.requested = False
             raise KeyboardInterrupt
 
     def __enter__(self) -> None:
@@ -188,9 +188,9 @@ class _Interrupt:
 
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
-        if exc_type is None:
-            self.check()  # an interrupt swallowed after the last epoch ended still counts
-        self.requested = False
+        pending, self.requested = self.requested, False
+        if exc_type is None and pending:  # an interrupt swallowed during fit still counts
+            raise KeyboardInterrupt
 
 
 _interrupt = _Interrupt()
@@ -229,17 +229,18 @@ class Trainer:
             _clear()
 
     def fit(self, params: dict[str, Any], *, seed: int, report: Report | None = None,
-            callbacks: list[Any] | None = None, training: TrainingSpec | None = None):
+            callbacks: list[Any] | None = None, training: TrainingSpec | None = None,
+            splits: Splits | None = None):
         """Train and measure one setting; return ``(TrainResult, model)``.
 
-        ``training`` overrides the study's for this run (a Hyperband rung's epochs). The model
-        is fresh, or the reused one re-armed for ``params`` and ``seed``: use it (to evaluate the
-        test split, say) before the next ``fit``.
+        ``training`` overrides the study's for this run (a Hyperband rung's epochs); ``splits``
+        the trainer's data (a cross-validation fold of the same shape). The model is fresh, or
+        the reused one re-armed for ``params`` and ``seed``: use it before the next ``fit``.
         """
         import keras
 
         training = training or self.training
-        s = self.splits
+        s = splits or self.splits
         model = self._model_for(params, training, seed)
         rng = np.random.default_rng(seed)
         n = min(training.train_eval_samples, len(s.y_train))
@@ -269,6 +270,26 @@ class Trainer:
             gap=gap, score=self.score(val_acc, gap), train_loss=train_loss, val_loss=val_loss,
             epochs=epochs, best_epoch=stopper.best_epoch + 1, stopped=stopped, curves=curves)
         return result, model
+
+    def refit(self, params: dict[str, Any], *, seed: int, epochs: int, splits: Splits):
+        """Train ``params`` on all of ``splits``' train part for exactly ``epochs`` (no
+        validation to stop on: the epochs come from the cross-validation folds), set the
+        BatchNormalization statistics exactly over it, and return ``(train_accuracy, model)``
+        with train accuracy measured with dropout off."""
+        import keras
+
+        model = self._model_for(params, self.training, seed)
+        with _interrupt:
+            history = model.fit(splits.x_train, splits.y_train,
+                                batch_size=self.training.batch_size, epochs=epochs, verbose=0,
+                                callbacks=[keras.callbacks.TerminateOnNaN()])
+        losses = history.history.get("loss", [])
+        if not losses or not all(map(math.isfinite, losses)):
+            raise TrialFailure(f"non-finite training loss in a {epochs}-epoch refit")
+        if has_batch_norm(model):
+            set_population_statistics(model, splits.x_train)
+        _, train_acc = _evaluate(model, splits.x_train, splits.y_train, self.training.batch_size)
+        return train_acc, model
 
     def accuracy(self, model, x: np.ndarray, y: np.ndarray) -> float:
         """Accuracy with dropout off (``evaluate`` runs the model in inference mode)."""

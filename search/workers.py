@@ -81,7 +81,7 @@ def fail_stale_trials(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def fill(study: optuna.Study, spec: StudySpec, trainer, *, url: str,
+def fill(study: optuna.Study, spec: StudySpec, evaluator, *, url: str,
          extra_trials: int | None = None, workers: int = 1, progress: bool = True,
          out: TextIO | None = None) -> None:
     """Run ``study`` until its budget (the spec's, or ``extra_trials`` more) is done.
@@ -105,7 +105,7 @@ def fill(study: optuna.Study, spec: StudySpec, trainer, *, url: str,
         if room > 0:
             waiting_since = None
             if workers == 1 or room == 1:  # one trial left needs no new process
-                optuna_backend.run(study, spec, trainer, extra_trials=room, budget=budget,
+                optuna_backend.run(study, spec, evaluator, extra_trials=room, budget=budget,
                                    progress=progress)
             else:
                 before = _finished(study)
@@ -212,8 +212,8 @@ def work(*, name: str, url: str, trials: int | None = None, threads: int | None 
     started, or ``trials`` of them. Everything else comes from the study itself: the spec it was
     created with (data, model, space, heartbeats) and its budget."""
     out = out or sys.stdout
-    from .data import load_splits
-    from .objective import trainer_for
+    from .folds import study_data
+    from .objective import evaluator_for
     from .trainer import configure_tensorflow
 
     configure_tensorflow(threads=threads)  # before TensorFlow starts its thread pools
@@ -221,17 +221,17 @@ def work(*, name: str, url: str, trials: int | None = None, threads: int | None 
     if spec.backend != "optuna":
         raise RegsearchError(f"study {name!r} is run by {spec.backend!r}; workers run Optuna "
                              "studies only")
-    study = optuna_backend.open_study(spec, name=name,
-                                      storage=open_storage(url, workers=spec.workers))
-    study.sampler = optuna_backend.make_sampler(
-        spec.search, sampler_seed(spec.seed, len(study.get_trials(deepcopy=False)),
-                                 WORKER))
-    splits = load_splits(spec.data, spec.seed)
-    fail_stale_trials(study)
-    budget = worker_budget(study, spec)
-    mine = len(_trials_of(study, WORKER))
-    with trainer_for(spec, splits) as trainer:
-        optuna_backend.run(study, spec, trainer, extra_trials=trials, budget=budget,
+    folds, _ = study_data(spec)
+    with evaluator_for(spec, folds) as evaluator:
+        study = optuna_backend.open_study(spec, stride=evaluator.stride, name=name,
+                                          storage=open_storage(url, workers=spec.workers))
+        study.sampler = optuna_backend.make_sampler(
+            spec.search, sampler_seed(spec.seed, len(study.get_trials(deepcopy=False)),
+                                     WORKER))
+        fail_stale_trials(study)
+        budget = worker_budget(study, spec)
+        mine = len(_trials_of(study, WORKER))
+        optuna_backend.run(study, spec, evaluator, extra_trials=trials, budget=budget,
                            progress=progress)
     ran = len(_trials_of(study, WORKER)) - mine
     print(f"worker {WORKER}: ran {ran} trial(s) of study {name} in "

@@ -20,6 +20,12 @@ max_epochs = {epochs}
 patience = 3
 min_steps = 0
 
+[evaluation]
+folds = 2
+
+[confirm]
+seeds = 2
+
 [search]
 trials = {trials}
 sampler_startup = 2

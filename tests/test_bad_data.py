@@ -102,6 +102,12 @@ BAD_DATA = [
     ("a class too rare", "d.csv", csv(lambda: frame(label=[0] * 58 + [1, 2])), 'dataset = "csv"',
      r"{path}: class 1 has only 1 row; a stratified split needs at least 3 rows of every class "
      r"\(train, validation and test each need a row of every class\)"),
+    # Three rows of a class split, but leave two in train + validation: three folds cannot
+    # each validate on one (search/folds.py).
+    ("more folds than a class has rows", "d.csv", csv(lambda: frame(label=[0] * 57 + [1] * 3)),
+     'dataset = "csv"',
+     r"{path}: evaluation\.folds = 3 needs at least 3 rows of every class in train \+ "
+     r"validation, the smallest class has 2; use evaluation\.folds = 2 or fewer"),
 ]
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from search.backends import optuna_backend
 from search.cli import main
-from search.objective import trainer_for
+from search.objective import evaluator_for
 from search.spec import load_spec
 from search.storage import open_storage
 
@@ -179,18 +179,19 @@ type = "choice"
 choices = {choices}
 [l2]
 type = "float"
-low = 5.0
-high = 10.0
+low = 50.0
+high = 100.0
 when = {{ regularizer = ["l2"] }}
 """
 
-# Plain SGD at learning rate 2 trains the MLP on digits (val accuracy ~0.75 in 3 epochs), but
-# an L2 penalty of 5 or more makes every step multiply the weights by 1 - 2 * 2 * 5 = -19: the
-# loss is NaN within the first epoch. (L1 0.1 at learning rate 1.0 does not diverge here: an
-# L1 step is bounded by lr * l1; digits needs an L2 this strong, or a learning rate that makes
+# Plain SGD at learning rate 2 trains the MLP on digits (val accuracy ~0.97 in 3 epochs on a
+# fold), but an L2 penalty of 50 or more makes every step multiply the weights by
+# 1 - 2 * 2 * 50 = -199: the loss is NaN within the first epoch of a fold (8 steps of a 2-fold
+# split; an L2 of 5, -19 a step, takes two). (L1 0.1 at learning rate 1.0 does not diverge here:
+# an L1 step is bounded by lr * l1; digits needs an L2 this strong, or a learning rate that makes
 # the unregularized baseline diverge as well.)
 DIVERGING_TRAINING = ('\n[training]\noptimizer = "sgd"\nlearning_rate = 2.0\nmax_epochs = 3\n'
-                      'patience = 3\n')
+                      'patience = 3\n\n[evaluation]\nfolds = 2\n')
 
 
 def diverging_spec(folder: Path, choices: str, search: str) -> Path:
@@ -203,21 +204,23 @@ def diverging_spec(folder: Path, choices: str, search: str) -> Path:
 
 
 def test_a_diverging_trial_is_failed_at_its_first_bad_epoch_and_the_study_goes_on(tmp_path):
-    from search.data import load_splits
+    from search.folds import study_data
 
     spec = load_spec(diverging_spec(tmp_path, '["none", "l2"]', "trials = 2\n"))
     spec = dataclasses.replace(spec, search=dataclasses.replace(spec.search, sampler="random"))
-    study = optuna_backend.open_study(spec)
-    study.enqueue_trial({"dropout": 0.1, "regularizer": "l2", "l2": 5.0})
-    study.enqueue_trial({"dropout": 0.1, "regularizer": "none"})
-    with trainer_for(spec, load_splits(spec.data, spec.seed)) as trainer:
-        optuna_backend.run(study, spec, trainer, progress=False)
+    folds, _ = study_data(spec)
+    with evaluator_for(spec, folds) as evaluator:
+        study = optuna_backend.open_study(spec, stride=evaluator.stride)
+        study.enqueue_trial({"dropout": 0.1, "regularizer": "l2", "l2": 50.0})
+        study.enqueue_trial({"dropout": 0.1, "regularizer": "none"})
+        optuna_backend.run(study, spec, evaluator, progress=False)
     diverged, fine = study.trials
     assert diverged.state.name == "FAIL"
     assert diverged.user_attrs["fail_reason"] == \
         "TrialFailure: non-finite training loss (nan) at epoch 1"
     assert diverged.intermediate_values == {}  # stopped before the pruner saw a value
     assert fine.state.name == "COMPLETE" and fine.user_attrs["val_accuracy"] > 0.5
+    assert len(fine.user_attrs["folds"]) == 2  # the study goes on, over every fold
 
 
 def test_a_study_whose_every_trial_diverges_stops_at_its_failure_budget(tmp_path, capsys):
@@ -228,4 +231,8 @@ def test_a_study_whose_every_trial_diverges_stops_at_its_failure_budget(tmp_path
                      r"\(search\.max_failures = 2\); last reason: TrialFailure: non-finite "
                      r"training loss \(nan\) at epoch \d", err), err
     study = optuna.load_study(study_name="diverge", storage=f"sqlite:///{tmp_path}/regsearch.db")
-    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+    # The unregularized baseline trained (it is a trial, outside the budget); then the two
+    # trials of the budget failed and the study stopped.
+    baseline, *trials = study.trials
+    assert baseline.state.name == "COMPLETE" and baseline.user_attrs["role"] == "baseline"
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL"]

@@ -19,7 +19,9 @@ import optuna
 import pytest
 
 from search.cli import main
-from search.report import FIGURES, HTML_NAME, confirmation_verdict, describe_params
+from search.confirm import statement
+from search.report import FIGURES, HTML_NAME, describe_params, verdict_line
+from search.study import Snapshot
 from search.summary import fmt
 
 from .conftest import ROOT, write_tiny_spec
@@ -48,8 +50,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 def study(tmp_path_factory):
     """A 4-trial study with its report written; returns (spec, report folder, the study)."""
     folder = tmp_path_factory.mktemp("browser")
-    spec = write_tiny_spec(folder, "web", trials=4, epochs=3,
-                           extra="\n[confirm]\ntop_k = 1\nseeds = 2\n")
+    spec = write_tiny_spec(folder, "web", trials=4, epochs=3)  # 2 folds, 2 confirmation seeds
     assert main(["run", str(spec), "--no-progress"]) == 0
     assert main(["report", str(spec), "-o", str(folder / "report")]) == 0
     st = optuna.load_study(study_name="web", storage=f"sqlite:///{folder / 'regsearch.db'}")
@@ -82,24 +83,30 @@ def images_loaded(driver) -> bool:
         "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
 
 
-def headline(st: optuna.Study) -> str:
-    """The gap, baseline -> chosen, as the page and the note both head it."""
-    baseline, chosen = st.user_attrs["baseline"], st.user_attrs["chosen"]
-    return f"gap {baseline['gap']:+.4f} → {chosen['gap']:+.4f}"
-
-
-def test_report_page_shows_the_study_its_trials_and_the_chosen_params(study, browser):
+def test_report_page_leads_with_the_confirmed_answer(study, browser):
     _, report, st = study
-    chosen, confirmation = st.user_attrs["chosen"], st.user_attrs["confirmation"]
+    confirmation = st.user_attrs["confirmation"]
+    other = confirmation["settings"][1]  # the regularized setting confirmation judged
     browser.set_window_size(NARROW, 1000)
     browser.get((report / HTML_NAME).as_uri())
-    shows(browser, "Headline")
+    shows(browser, "Answer")
     assert browser.find_element(By.ID, "study-name").text == "web"
-    assert browser.find_element(By.ID, "trial-count").text == str(len(st.trials))
-    assert browser.find_element(By.ID, "headline-numbers").text.startswith(headline(st))
-    assert browser.find_element(By.ID, "chosen-params").text == describe_params(chosen["params"])
-    assert (browser.find_element(By.ID, "confirmation-verdict").text
-            == confirmation_verdict(confirmation))
+    assert browser.find_element(By.ID, "trial-count").text == str(Snapshot(st).counts["trials"])
+    # The answer first, in the one wording every output uses.
+    assert browser.find_element(By.ID, "statement").text == statement(confirmation)
+    assert browser.find_element(By.ID, "confirmation-verdict").text == verdict_line(confirmation)
+    assert (browser.find_element(By.ID, "answer-params").text
+            == describe_params(confirmation["params"]))
+    assert browser.find_element(By.ID, "chosen-params").text == describe_params(other["params"])
+    top = {i: browser.find_element(By.ID, i).location["y"]
+           for i in ("statement", "differences", "confirmation-table", "settings-table")}
+    assert top["statement"] < top["differences"] < top["confirmation-table"] \
+        < top["settings-table"], top
+    rows = browser.find_elements(By.XPATH, "//table[@id='differences']//tr[td]")
+    assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == \
+        ["test accuracy", "train accuracy", "gap (train - test)"]
+    mean = browser.find_element(By.XPATH, "//table[@id='differences']//tr[td][1]/td[2]").text
+    assert mean == f"{confirmation['difference']['test_accuracy']['mean']:+.4f}"
     assert len(browser.find_elements(By.TAG_NAME, "img")) == len(FIGURES)
     assert images_loaded(browser)
 
@@ -109,13 +116,13 @@ def test_report_page_shows_the_study_its_trials_and_the_chosen_params(study, bro
         "return [r.left, r.width, document.documentElement.clientWidth];")
     assert left >= 0 and left + width <= viewport, (left, width, viewport)
 
-    # The trials table shows each trial's user attributes: the chosen trial's row, by column.
+    # The trials table shows each trial's user attributes: the confirmed trial's row, by column.
     columns = [th.text for th in browser.find_elements(By.XPATH,
                                                        "//table[@id='trials']/thead/tr/th")]
     row = browser.find_element(
-        By.XPATH, f"//table[@id='trials']/tbody/tr[td[1]='{chosen['trial']}']")
+        By.XPATH, f"//table[@id='trials']/tbody/tr[td[1]='{other['trial']}']")
     cells = dict(zip(columns, (td.text for td in row.find_elements(By.TAG_NAME, "td"))))
-    attrs = st.trials[chosen["trial"]].user_attrs
+    attrs = st.trials[other["trial"]].user_attrs
     for key in ("train_accuracy", "val_accuracy", "gap"):
         assert cells[key] == fmt(attrs[key]), key
 
@@ -172,21 +179,22 @@ def dashboard(study, tmp_path):
         log.close()
 
 
-def test_dashboard_shows_the_study_its_trials_and_the_headline_note(study, dashboard, browser):
+def test_dashboard_shows_the_study_its_trials_and_the_answer_note(study, dashboard, browser):
     _, _, st = study
-    chosen, n_trials = st.user_attrs["chosen"], len(st.trials)
+    confirmation, n_trials = st.user_attrs["confirmation"], len(st.trials)
     url, study_id = dashboard
     browser.get(f"{url}/dashboard/")
     shows(browser, "web")
 
     browser.get(f"{url}/dashboard/studies/{study_id}/trials")
-    shows(browser, f"{n_trials} Trials")
+    shows(browser, f"{n_trials} Trials")  # the baseline's trial included
 
     browser.get(f"{url}/dashboard/studies/{study_id}/note")
-    text = shows(browser, f"Chosen: trial {chosen['trial']}")
-    assert f"web: {headline(st)}" in text and f"{n_trials} trials" in text
-    assert describe_params(chosen["params"]) in text
-    assert confirmation_verdict(st.user_attrs["confirmation"]) in text  # as on the page
+    text = shows(browser, statement(confirmation))  # as on the page, escapes rendered away
+    assert f"web: use {describe_params(confirmation['params'])}" in text
+    assert verdict_line(confirmation) in text
+    assert describe_params(confirmation["settings"][1]["params"]) in text
+    assert f"{Snapshot(st).counts['trials']} trials besides the baseline" in text
     # The figures in the note are the report's PNGs, served as artifacts via --artifact-dir.
     WebDriverWait(browser, WAIT).until(
         lambda d: len(d.find_elements(By.TAG_NAME, "img")) == len(FIGURES) and images_loaded(d))

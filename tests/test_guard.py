@@ -1,10 +1,10 @@
 """The no-learning guard, and a model that does learn tabular data on wildly different scales.
 
 Tabular data the tests make: a few hundred rows, columns on scales from 1e-3 to 1e4, three
-classes. With per-feature scaling fitted on the training split and BatchNormalization
+classes. With per-feature scaling fitted on each fold's training part and BatchNormalization
 statistics that are right on a few optimizer steps per epoch, the baseline learns it about as
-well as a bare Keras fit on standardized inputs; with the labels shuffled the guard fires and
-the run stops before the search with its message.
+well as a bare Keras fit on standardized inputs on the same folds; with the labels shuffled the
+guard fires and the run stops before the search with its message.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 from search.cli import main
 from search.guard import LearningGuard, majority_rate, threshold
+from search.study import baseline_trial
 
 from .conftest import SPACE
 
@@ -41,7 +42,10 @@ def tabular_csv(path: Path, *, shuffle_labels: bool = False, rows: int = 360) ->
     return path
 
 
-def tabular_spec(folder: Path, csv: Path, name: str = "tab", trials: int = 2) -> Path:
+def tabular_spec(folder: Path, csv: Path, name: str = "tab", trials: int = 1,
+                 min_steps: int = 300) -> Path:
+    """A study of ``csv``; ``min_steps`` is the default (300 steps before EarlyStopping, what
+    tabular data needs to converge) unless a test needs no convergence."""
     spec = folder / f"{name}.toml"
     spec.write_text(f"""\
 [study]
@@ -54,39 +58,55 @@ dataset = "csv"
 path = "{csv.as_posix()}"
 
 [training]
+batch_size = 32         # 6 steps an epoch of a 180-row fold: min_steps in 50 epochs, not 150
 max_epochs = 40
 patience = 8
+min_steps = {min_steps}
 
 [search]
 trials = {trials}
 sampler_startup = 2
 pruner = "none"
+
+[evaluation]
+folds = 2
+
+[confirm]
+seeds = 2
 """)
     return spec
 
 
 def bare_keras_val_accuracy(csv: Path, seed: int = 4) -> float:
-    """The same MLP fitted the plain Keras way on StandardScaler inputs, on regsearch's split."""
+    """The same MLP fitted the plain Keras way on StandardScaler inputs, on regsearch's
+    cross-validation folds (each fold's scaler fitted on its train part): the mean validation
+    accuracy over the folds, as the baseline's is."""
     import keras
     from sklearn.preprocessing import StandardScaler
 
-    from search.data import load_raw_splits
+    from search.data import load_raw
+    from search.folds import fold_splits
     from search.spec import load_spec
 
     spec = load_spec(tabular_spec(csv.parent, csv, name="bare"))
-    s = load_raw_splits(spec.data, spec.seed)
-    scaler = StandardScaler().fit(s.x_train)
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input(shape=(s.n_features,))] + [
-        layer for _ in range(2) for layer in (keras.layers.Dense(50, activation="relu"),
-                                              keras.layers.BatchNormalization(momentum=0.9))
-    ] + [keras.layers.Dense(s.n_classes, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(scaler.transform(s.x_train), s.y_train, batch_size=16, epochs=60, verbose=0,
-              validation_data=(scaler.transform(s.x_val), s.y_val),
-              callbacks=[keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=15,
-                                                       restore_best_weights=True)])
-    return float(model.evaluate(scaler.transform(s.x_val), s.y_val, verbose=0)[1])
+    raw, _ = load_raw(spec.data, spec.seed)
+    accuracies = []
+    for s in fold_splits(raw, "none", "none", spec.evaluation, spec.seed):
+        scaler = StandardScaler().fit(s.x_train)
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input(shape=(s.n_features,))] + [
+            layer for _ in range(2) for layer in (keras.layers.Dense(50, activation="relu"),
+                                                  keras.layers.BatchNormalization(momentum=0.9))
+        ] + [keras.layers.Dense(s.n_classes, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        model.fit(scaler.transform(s.x_train), s.y_train, batch_size=16, epochs=60, verbose=0,
+                  validation_data=(scaler.transform(s.x_val), s.y_val),
+                  callbacks=[keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=15,
+                                                           restore_best_weights=True)])
+        accuracies.append(float(model.evaluate(scaler.transform(s.x_val), s.y_val,
+                                               verbose=0)[1]))
+    return float(np.mean(accuracies))
 
 
 def test_threshold_is_the_majority_rate_plus_two_standard_errors():
@@ -106,15 +126,20 @@ def test_baseline_learns_scaled_tabular_data_like_a_bare_keras_fit(tmp_path, cap
     assert "data scaling: standard" in out
     study = optuna.load_study(study_name="tab", storage=f"sqlite:///{tmp_path / 'regsearch.db'}")
     guard = study.user_attrs["guard"]
-    baseline = study.user_attrs["baseline"]
+    trial = baseline_trial(study)
+    assert trial.params == {} and trial.user_attrs["role"] == "baseline"
+    baseline = trial.user_attrs
     assert not guard["fires"]
-    # Far above always answering the majority class (about 1/3 here) ...
+    assert guard["n_val"] == 288  # every row of train + validation is validated once
+    assert guard["baseline_val_accuracy"] == baseline["val_accuracy"]
+    # Far above always answering the majority class (about 1/3 here), on every fold ...
     assert baseline["val_accuracy"] > guard["majority_rate"] + 0.4
-    # ... and within noise of the same MLP fitted the plain way on standardized inputs: two
-    # binomial standard errors of the bare fit on this validation split.
+    assert all(f["val_accuracy"] > guard["majority_rate"] + 0.3 for f in baseline["folds"])
+    # ... and within noise of the same MLP fitted the plain way on standardized inputs, on the
+    # same folds: two binomial standard errors over the rows validated, plus one fold sample.
     bare = bare_keras_val_accuracy(csv)
-    n_val = guard["n_val"]
-    se = math.sqrt(bare * (1 - bare) / n_val) + 1 / n_val
+    n_val, n_fold = guard["n_val"], len(trial.user_attrs["folds"])
+    se = math.sqrt(bare * (1 - bare) / n_val) + n_fold / n_val
     assert baseline["val_accuracy"] >= bare - 2 * se, (baseline["val_accuracy"], bare)
     # The train figure is the dropout-off one and agrees with validation: no constant classifier.
     assert baseline["train_accuracy"] > guard["majority_rate"] + 0.4
@@ -122,7 +147,7 @@ def test_baseline_learns_scaled_tabular_data_like_a_bare_keras_fit(tmp_path, cap
 
 def test_guard_stops_a_model_that_learns_nothing(tmp_path, capsys):
     csv = tabular_csv(tmp_path / "shuffled.csv", shuffle_labels=True)
-    spec = tabular_spec(tmp_path, csv, name="noise")
+    spec = tabular_spec(tmp_path, csv, name="noise", min_steps=0)  # noise: nothing to converge
     assert main(["run", str(spec), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err

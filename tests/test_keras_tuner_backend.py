@@ -9,11 +9,12 @@ import optuna
 import pytest
 
 from search.backends.keras_tuner_backend import KT_ID, hyperparameters, params_of
-from search.study import distribution
+from search.study import baseline_trial, distribution
 from search.cli import main
 from search.space import load_space
 
 from .conftest import SPACE, write_tiny_spec
+from .test_cli import check_confirmed
 
 KT_RANDOM = '\n[keras_tuner]\ntuner = "random"\n'
 HYPERBAND = '\n[keras_tuner]\ntuner = "hyperband"\nfactor = 3\n'
@@ -65,22 +66,40 @@ def load(spec, name="ktiny-keras-tuner"):
     return optuna.load_study(study_name=name, storage=f"sqlite:///{spec.parent / 'regsearch.db'}")
 
 
+def kt_trials(study) -> list:
+    """The trials copied from Keras Tuner (the baseline's is regsearch's own)."""
+    trials = [t for t in study.trials if KT_ID in t.user_attrs]
+    assert [t for t in study.trials if t not in trials] == [baseline_trial(study)]
+    return trials
+
+
+def kt_ids(study) -> list[str]:
+    return [t.user_attrs[KT_ID] for t in kt_trials(study)]
+
+
 def test_a_keras_tuner_run_lands_in_the_optuna_storage(kt_study, tmp_path):
     study = load(kt_study)
     assert study.user_attrs["backend"] == "keras-tuner"
-    assert len(study.trials) == 3
-    for t in study.trials:
+    trials = kt_trials(study)
+    assert len(trials) == 3
+    for t in trials:
         assert t.state.name == "COMPLETE"
         assert {"dropout", "regularizer"} <= set(t.params)
-        assert {"train_accuracy", "val_accuracy", "gap", "epochs", "worker", KT_ID} \
+        assert {"train_accuracy", "val_accuracy", "gap", "epochs", "worker", KT_ID, "folds"} \
             <= set(t.user_attrs)
-        assert list(t.intermediate_values.values()) == pytest.approx(
-            t.user_attrs["curves"]["score"], abs=1e-6)
+        folds = t.user_attrs["folds"]
+        assert len(folds) == 2  # Keras Tuner trials are scored on the folds as well
+        # Every epoch of every fold at step fold * 3 + epoch; the first fold's is the curve.
+        assert sorted(t.intermediate_values) == [
+            i * 3 + e for i, f in enumerate(folds) for e in range(f["epochs"])]
+        first = [v for step, v in sorted(t.intermediate_values.items()) if step < 3]
+        assert first == pytest.approx(t.user_attrs["curves"]["score"], abs=1e-6)
         assert len(t.intermediate_values) == t.user_attrs["epochs"]
         assert t.value == pytest.approx(t.user_attrs["score"])
+        assert t.value == pytest.approx(sum(f["score"] for f in folds) / 2)
         assert t.distributions["dropout"] == optuna.distributions.FloatDistribution(0.1, 0.5)
         assert t.duration.total_seconds() > 0.1  # the training time, not the copying instant
-    assert study.user_attrs["chosen"]["reproduced"]
+    check_confirmed(study)
     out = tmp_path / "kt.json"
     assert main(["export", str(kt_study), "--backend", "keras-tuner", "-o", str(out)]) == 0
     doc = json.loads(out.read_text())
@@ -89,14 +108,17 @@ def test_a_keras_tuner_run_lands_in_the_optuna_storage(kt_study, tmp_path):
 
 
 def test_running_it_again_does_not_duplicate_trials(kt_study):
-    before = [t.user_attrs[KT_ID] for t in load(kt_study).trials]
+    before = kt_ids(load(kt_study))
+    baseline = baseline_trial(load(kt_study))
     assert main(["run", str(kt_study), "--backend", "keras-tuner", "--no-progress"]) == 0
-    after = [t.user_attrs[KT_ID] for t in load(kt_study).trials]
+    after = kt_ids(load(kt_study))
     assert after == before and len(set(after)) == 3
     assert main(["run", str(kt_study), "--backend", "keras-tuner", "--trials", "1",
                  "--no-progress"]) == 0
-    ids = [t.user_attrs[KT_ID] for t in load(kt_study).trials]
+    ids = kt_ids(load(kt_study))
     assert len(ids) == 4 and len(set(ids)) == 4
+    again = baseline_trial(load(kt_study))  # the baseline is evaluated once per study
+    assert (again.number, again.user_attrs) == (baseline.number, baseline.user_attrs)
 
 
 def test_hyperband_rungs_are_pruned_and_the_full_budget_completes(tiny_spec, capsys):
@@ -104,14 +126,16 @@ def test_hyperband_rungs_are_pruned_and_the_full_budget_completes(tiny_spec, cap
     # epochs, then (budget permitting) a bracket trained for 3 epochs straight away.
     spec = tiny_spec("hb", trials=4, epochs=3, extra=HYPERBAND)
     assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 0
-    trials = load(spec, "hb-keras-tuner").trials
+    trials = kt_trials(load(spec, "hb-keras-tuner"))
     assert [t.state.name for t in trials] == ["PRUNED"] * 3 + ["COMPLETE"]
     assert [t.user_attrs["kt_epoch_budget"] for t in trials] == [1, 1, 1, 3]
     pruned, full = trials[:3], trials[3]
-    assert all(t.value == t.intermediate_values[0] and t.user_attrs["stopped"] == "pruned"
-               for t in pruned)
+    for t in pruned:  # one epoch on each fold: its value is the mean of those two scores
+        assert t.user_attrs["stopped"] == "pruned" and len(t.intermediate_values) == 2
+        assert t.value == pytest.approx(sum(t.intermediate_values.values()) / 2)
     best = max(pruned, key=lambda t: t.user_attrs["score"])  # promoted: trained anew for 3
-    assert full.params == best.params and full.user_attrs["epochs"] <= 3
+    assert full.params == best.params
+    assert [f["epochs"] <= 3 for f in full.user_attrs["folds"]] == [True, True]
 
     # Its project deleted, Keras Tuner would restart at trial 0 and the copies would clash.
     shutil.rmtree(spec.parent / "keras-tuner")
@@ -125,7 +149,7 @@ def test_a_hyperband_budget_too_small_to_complete_any_trial_is_refused(tiny_spec
     err = capsys.readouterr().err
     assert "trains its first setting for all 3 epochs at trial 4" in err
     assert "raise search.trials to at least 4, or raise keras_tuner.factor" in err
-    assert len(load(spec, "hbshort-keras-tuner").trials) == 0
+    assert kt_trials(load(spec, "hbshort-keras-tuner")) == []  # the baseline's trial alone
 
 
 def test_a_trial_interrupted_by_ctrl_c_runs_again_on_resume_and_is_copied_once(tiny_spec,
@@ -136,18 +160,18 @@ def test_a_trial_interrupted_by_ctrl_c_runs_again_on_resume_and_is_copied_once(t
 
     def interrupted_fit(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 3:  # the baseline, trial 0, then Ctrl-C during trial 1
+        if len(calls) == 6:  # the baseline's 2 folds, trial 0's, then Ctrl-C in trial 1's 2nd
             raise KeyboardInterrupt
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(Trainer, "fit", interrupted_fit)
     spec = tiny_spec("ktstop", trials=3, epochs=2, extra=KT_RANDOM)
     assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 130
-    assert [t.user_attrs[KT_ID] for t in load(spec, "ktstop-keras-tuner").trials] == ["0"]
+    assert kt_ids(load(spec, "ktstop-keras-tuner")) == ["0"]
     assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 0
-    trials = load(spec, "ktstop-keras-tuner").trials
+    trials = kt_trials(load(spec, "ktstop-keras-tuner"))
     assert sorted(t.user_attrs[KT_ID] for t in trials) == ["0", "1", "2"]
-    assert all(t.state.name == "COMPLETE" for t in trials)
+    assert all(t.state.name == "COMPLETE" and len(t.user_attrs["folds"]) == 2 for t in trials)
 
 
 def test_a_crashing_trial_is_failed_and_the_search_goes_on(tiny_spec, monkeypatch):
@@ -157,7 +181,7 @@ def test_a_crashing_trial_is_failed_and_the_search_goes_on(tiny_spec, monkeypatc
 
     def flaky_fit(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 2:  # call 1 trains the baseline; call 2 is the first trial
+        if len(calls) == 3:  # calls 1 and 2 train the baseline's folds; 3 is the first trial
             raise RuntimeError("simulated crash")
         return real_fit(*args, **kwargs)
 
@@ -167,10 +191,12 @@ def test_a_crashing_trial_is_failed_and_the_search_goes_on(tiny_spec, monkeypatc
                      extra=KT_RANDOM + "max_epochs = 2\n")
     assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) == 0
     study = load(spec, "ktcrash-keras-tuner")
-    assert [t.state.name for t in study.trials].count("FAIL") == 1
-    failed = next(t for t in study.trials if t.state.name == "FAIL")
+    trials = kt_trials(study)
+    assert [t.state.name for t in trials].count("FAIL") == 1
+    failed = next(t for t in trials if t.state.name == "FAIL")
     assert failed.user_attrs["fail_reason"] == "RuntimeError: simulated crash"
-    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    done = [t for t in trials if t.state.name == "COMPLETE"]
     assert len(done) == 2 and all(t.user_attrs["kt_epoch_budget"] == 2 for t in done)
-    assert study.user_attrs["baseline"]["epochs"] <= 2
-    assert study.user_attrs["chosen"]["reproduced"]
+    assert all(f["epochs"] <= 2 for f in baseline_trial(study).user_attrs["folds"])
+    confirmation = check_confirmed(study)
+    assert all(s["epochs"] <= 2 for s in confirmation["settings"])

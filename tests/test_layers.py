@@ -13,10 +13,10 @@ from pathlib import Path
 from .conftest import ROOT
 
 ORDER = [
-    "errors", "_schema", "space", "spec", "scaling", "data", "models", "snippet", "reuse",
-    "batchnorm", "trainer", "objective", "guard",
+    "errors", "_schema", "paired", "space", "spec", "scaling", "data", "folds", "models",
+    "snippet", "reuse", "batchnorm", "trainer", "evaluation", "objective", "guard",
     "pruning", "storage", "study", "backends.optuna_backend", "backends.keras_tuner_backend",
-    "holdout", "confirm", "summary", "export",
+    "confirm", "summary", "export",
     "report.verdicts", "report.figures", "report.page", "report.dashboard", "report.terminal",
     "report", "workers", "commands", "cli",
 ]

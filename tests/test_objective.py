@@ -1,4 +1,5 @@
-"""The objective and the selection rule, on records shaped like the ones studies store."""
+"""The objective, paired comparisons and the selection rule, on records shaped like the ones
+studies store (fold means plus per-fold figures; the baseline marked by its role)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,26 @@ import math
 
 import pytest
 
-from search.objective import RULE, default_tolerance, score, select
+from search.objective import RULE, score, select
+from search.paired import Paired
+from search.pruning import race
+
+FLOOR = 1 / 700  # one validation sample of a digits fold
 
 
-def rec(number, train, val):
-    return {"number": number, "train_accuracy": train, "val_accuracy": val, "gap": train - val}
+def rec(number, trains, vals, role=None):
+    """A completed record with per-fold train and validation accuracy."""
+    folds = [{"train_accuracy": t, "val_accuracy": v, "gap": t - v} for t, v in zip(trains, vals)]
+    mean = lambda k: sum(f[k] for f in folds) / len(folds)  # noqa: E731
+    out = {"number": number, "train_accuracy": mean("train_accuracy"),
+           "val_accuracy": mean("val_accuracy"), "gap": mean("gap"), "folds": folds}
+    if role:
+        out["role"] = role
+    return out
+
+
+def base(trains=(1.0, 1.0, 1.0), vals=(0.96, 0.95, 0.97)):
+    return rec(0, trains, vals, role="baseline")
 
 
 def test_score_pays_for_absolute_gap():
@@ -19,43 +35,65 @@ def test_score_pays_for_absolute_gap():
     assert score(0.95, 0.04, 0.0) == pytest.approx(0.95)
 
 
-def test_default_tolerance_is_one_binomial_standard_error():
-    assert default_tolerance(0.96, 360) == pytest.approx(math.sqrt(0.96 * 0.04 / 360))
-    assert default_tolerance(1.0, 100) == pytest.approx(0.01)  # never below one sample
+def test_paired_mean_standard_error_and_interval():
+    d = Paired.of([0.97, 0.96, 0.98], [0.95, 0.95, 0.96])
+    assert d.mean == pytest.approx(0.0166667, abs=1e-6)
+    sd = math.sqrt(((0.02 - d.mean) ** 2 + (0.01 - d.mean) ** 2 + (0.02 - d.mean) ** 2) / 2)
+    assert d.se == pytest.approx(sd / math.sqrt(3))
+    low, high = d.interval()
+    assert low == pytest.approx(d.mean - 4.302653 * d.se, rel=1e-5)  # t(0.975, 2)
+    assert d.above() and not d.below()
+    # identical differences have no spread: the floor stands in for the standard error
+    assert Paired.of([0.9, 0.9], [0.9, 0.9], floor=0.01).se == 0.01
 
 
-def test_collapsed_setting_with_the_smallest_gap_is_not_chosen():
+def test_the_baseline_wins_when_every_regularized_setting_is_worse():
     records = [
-        rec(0, 1.000, 0.960),   # overfits: gap 0.04
-        rec(1, 0.985, 0.965),   # regularized, best val
-        rec(2, 0.420, 0.418),   # collapsed: both accuracies bad, gap 0.002
-        rec(3, 0.930, 0.925),   # underfits: gap 0.005 but val far below the best
+        base(),
+        rec(1, (0.96, 0.95, 0.96), (0.94, 0.93, 0.95)),  # smaller gap, but 1 point below
+        rec(2, (0.99, 0.99, 0.99), (0.955, 0.945, 0.965)),  # within noise, gap not closed
     ]
-    sel = select(records, n_val=360)
-    assert sel.chosen["number"] == 1
-    assert sel.candidates == 2  # trials 1 and 0 are within one standard error (~0.0097)
-
-
-def test_smallest_gap_wins_within_the_noise_of_the_best_val_accuracy():
-    records = [rec(0, 1.000, 0.970), rec(1, 0.975, 0.965), rec(2, 0.990, 0.968)]
-    sel = select(records, n_val=360)  # tolerance ~0.009: all three are candidates
-    assert sel.candidates == 3
-    assert sel.chosen["number"] == 1
+    sel = select(records, floor=FLOOR)
+    assert not sel.regularizes and sel.chosen["number"] == 0
+    # The best regularized setting is still named, so the answer can say what it would cost.
+    assert sel.alternative["number"] == 2
     assert sel.describe()["rule"] == RULE
 
 
-def test_explicit_tolerance_wins_and_ties_go_to_the_higher_val_accuracy():
-    records = [rec(0, 0.99, 0.97), rec(1, 0.98, 0.96), rec(2, 0.97, 0.95)]
-    # gaps 0.02, 0.02, 0.02 up to float noise -> make them exact ties
-    for r in records:
-        r["gap"] = 0.02
-    sel = select(records, n_val=360, tolerance=0.05)
-    assert sel.chosen["number"] == 0
-    assert sel.tolerance == 0.05 and "spec" in sel.tolerance_source
-    narrow = select([rec(0, 1.0, 0.97), rec(1, 0.96, 0.955)], n_val=360, tolerance=0.001)
-    assert narrow.chosen["number"] == 0
+def test_a_setting_that_closes_the_gap_within_accuracy_noise_is_chosen():
+    records = [
+        base(),
+        rec(1, (0.975, 0.97, 0.98), (0.961, 0.952, 0.970)),  # gap 0.014 down from 0.04
+        rec(2, (0.99, 0.985, 0.99), (0.962, 0.951, 0.971)),  # best val, gap 0.03
+    ]
+    sel = select(records, floor=FLOOR)
+    assert sel.regularizes and sel.chosen["number"] == 1
+    versus = sel.describe()["versus_baseline"]
+    assert versus["gap"]["mean"] < 0
+
+
+def test_a_collapsed_setting_with_the_smallest_gap_is_not_chosen():
+    records = [base(), rec(1, (0.42, 0.40, 0.41), (0.418, 0.40, 0.41)),
+               rec(2, (0.98, 0.975, 0.985), (0.962, 0.951, 0.971))]
+    sel = select(records, floor=FLOOR)
+    assert sel.chosen["number"] == 2
+
+
+def test_explicit_tolerance_replaces_the_standard_error():
+    records = [base(), rec(1, (0.95, 0.94, 0.96), (0.94, 0.93, 0.95))]  # 1 point below
+    assert not select(records, floor=FLOOR).regularizes
+    loose = select(records, floor=FLOOR, tolerance=0.05)
+    assert loose.regularizes and loose.describe()["tolerance_source"].startswith("spec")
 
 
 def test_no_records_or_unfinished_figures_select_nothing():
-    assert select([], n_val=100) is None
-    assert select([{"number": 0, "val_accuracy": float("nan"), "gap": 0.0}], n_val=100) is None
+    assert select([], floor=FLOOR) is None
+    assert select([{"number": 0, "val_accuracy": float("nan"), "gap": 0.0}], floor=FLOOR) is None
+
+
+def test_racing_stops_only_a_trial_significantly_below_the_best():
+    best = [0.96, 0.95]
+    assert race([0.96], best, best_trial=0, floor=FLOOR) is None  # one fold: no spread
+    assert race([0.955, 0.948], best, best_trial=0, floor=FLOOR) is None  # within noise
+    reason = race([0.40, 0.41], best, best_trial=7, floor=FLOOR)
+    assert reason and "trial 7" in reason and "2 folds" in reason

@@ -24,6 +24,7 @@ import pytest
 from search.cli import main
 
 from .conftest import SPACE, TINY_STUDY
+from .test_cli import check_confirmed
 from .test_recovery import retried_trial_number, start, trial_in_progress
 from .test_workers import HEARTBEAT, check_budget_kept
 
@@ -95,7 +96,7 @@ def test_two_workers_share_one_study_on_postgresql(postgres, tmp_path, capsys):
     counted = check_budget_kept(study, 4)
     assert len({t.user_attrs["worker"] for t in counted}) == 2
     assert len({tuple(sorted(t.params.items())) for t in counted}) == 4
-    assert "chosen" in study.user_attrs
+    check_confirmed(study)
     assert list(tmp_path.iterdir()) == [spec]  # nothing written beside the spec: all in the server
 
 
@@ -119,7 +120,7 @@ def test_a_killed_worker_on_postgresql_is_requeued_and_the_run_still_finishes(po
     os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode == 0, out
-    assert "was killed by signal SIGKILL" in out and "re-queued" in out and "chosen" in out
+    assert "was killed by signal SIGKILL" in out and "re-queued" in out and "ANSWER: " in out
 
     study = optuna.load_study(study_name="pg-kill", storage=postgres)
     counted = check_budget_kept(study, 3)

@@ -31,6 +31,8 @@ def retried_trial_number(trial: optuna.trial.FrozenTrial) -> int | None:
         return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+#: What the closing summary says once the selection rule has run on the finished study.
+SELECTED = "selection (2-fold cross-validation of train+validation)"
 
 
 def start(*argv: str) -> subprocess.Popen:
@@ -76,13 +78,14 @@ def test_a_run_killed_mid_trial_is_finished_by_the_next_run_with_nothing_lost(ti
     assert zombie.state.name == "FAIL" and zombie not in counted
     retry = next(t for t in study.trials if retried_trial_number(t) == victim.number)
     assert retry.params == victim.params and retry.state.name in ("COMPLETE", "PRUNED")
-    assert "chosen" in capsys.readouterr().out
+    assert SELECTED in capsys.readouterr().out
 
 
 @pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_prints_the_summary_and_the_next_run_goes_on(tiny_spec,
                                                                                     capsys):
-    spec = tiny_spec("interrupted", trials=2, epochs=10, extra=HEARTBEAT)
+    # No pruner: a trial pruned at its second epoch would end before the signal arrives.
+    spec = tiny_spec("interrupted", trials=2, epochs=10, extra='pruner = "none"\n' + HEARTBEAT)
     url = storage_of(spec)
     proc = start("run", str(spec), "--no-progress")
     victim = trial_in_progress("interrupted", url, proc)
@@ -97,10 +100,13 @@ def test_ctrl_c_fails_the_running_trial_prints_the_summary_and_the_next_run_goes
 
     assert main(["run", str(spec), "--no-progress"]) == 0
     study = optuna.load_study(study_name="interrupted", storage=url)
-    check_budget_kept(study, 2)
-    assert [t.state.name for t in study.trials][0] == "FAIL"
-    assert study.trials[1].state.name in ("COMPLETE", "PRUNED")
-    assert "chosen" in capsys.readouterr().out
+    counted = check_budget_kept(study, 2)
+    baseline = study.trials[0]  # evaluated first, a trial outside the budget
+    assert baseline.user_attrs["role"] == "baseline" and baseline not in counted
+    assert [t.number for t in counted] == [victim.number, victim.number + 1]
+    assert counted[0].state.name == "FAIL"
+    assert counted[1].state.name in ("COMPLETE", "PRUNED")
+    assert SELECTED in capsys.readouterr().out
 
 
 def test_a_crash_while_writing_leaves_the_old_file_whole(tmp_path, monkeypatch):
@@ -142,28 +148,27 @@ def rss_mb() -> float:
 
 @pytest.mark.parametrize("reuse_model", [True, False])
 def test_trial_after_trial_in_one_process_memory_stays_flat(tiny_spec, reuse_model):
-    """Rebuilding, each trial here would leave ~12 MB behind without
+    """Rebuilding, each fit here (a trial is one per fold) would leave ~12 MB behind without
     ``trainer._drop_custom_gradients`` (benchmarks/results/memory.md); the reused model traces
-    nothing new. Either way four trials must not grow RSS by two trials' worth."""
+    nothing new. Either way four trials (eight fits) must not grow RSS by two fits' worth."""
     import dataclasses
 
     from tensorflow.python.framework import ops
 
-    from search.data import load_splits
-    from search.objective import trainer_for
+    from search.folds import study_data
+    from search.objective import evaluator_for
 
     spec = load_spec(tiny_spec("memory", epochs=1))
-    splits = load_splits(spec.data, spec.seed)
+    folds, _ = study_data(spec)
     training = dataclasses.replace(spec.training, reuse_model=reuse_model)
 
-    def one_trial() -> None:
-        fitter.fit({"dropout": 0.2, "regularizer": "l2", "l2": 1e-4}, seed=spec.seed,
-                   training=training)
+    def one_trial() -> None:  # every fold, as a search's trial trains them
+        evaluator.evaluate({"dropout": 0.2, "regularizer": "l2", "l2": 1e-4}, training=training)
 
     def custom_gradients() -> int:
         return sum(n.startswith("CustomGradient-") for n in ops._gradient_registry._registry)
 
-    with trainer_for(spec, splits) as fitter:
+    with evaluator_for(spec, folds) as evaluator:
         one_trial()  # warm-up: TensorFlow's one-off caches
         one_trial()  # rebuilding, the first fit frees what earlier tests left behind
         before, registered = rss_mb(), custom_gradients()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from search import reuse, trainer
-from search.data import load_splits
+from search.folds import study_data
 from search.objective import score
 from search.spec import load_spec
 
@@ -33,27 +33,29 @@ SETTINGS = {
 
 @pytest.fixture(scope="module")
 def setup():
-    """The default study's spec and splits, and a trainer per architecture, released after."""
+    """The default study's spec and folds, and a trainer per architecture (on the first fold,
+    as the search's evaluator makes it), released after."""
     trainer.configure_tensorflow()
     spec = load_spec(ROOT / "studies" / "default.toml")
-    splits = load_splits(spec.data, spec.seed)
+    folds, _ = study_data(spec)
     trainers: dict = {}
-    yield spec, splits, trainers
+    yield spec, folds, trainers
     for t in trainers.values():
         t.close()
 
 
-def fit(setup, params, *, reuse_model, report=None, epochs=4, seed=None, **model):
-    """One trial on the trainer for this architecture: reused or rebuilt as ``reuse_model``."""
-    spec, d, trainers = setup
+def fit(setup, params, *, reuse_model, report=None, epochs=4, seed=None, fold=0, **model):
+    """One trial on the trainer for this architecture, on fold ``fold``: reused or rebuilt as
+    ``reuse_model``."""
+    spec, folds, trainers = setup
     model_spec = dataclasses.replace(spec.model, **model)
     if model_spec not in trainers:
-        trainers[model_spec] = trainer.Trainer(d, model=model_spec, training=spec.training,
+        trainers[model_spec] = trainer.Trainer(folds[0], model=model_spec, training=spec.training,
                                                score=lambda val, gap: score(val, gap, 0.5))
     training = dataclasses.replace(spec.training, max_epochs=epochs, reuse_model=reuse_model,
                                    min_steps=0)
     return trainers[model_spec].fit(params, seed=spec.seed if seed is None else seed,
-                                    report=report, training=training)
+                                    report=report, training=training, splits=folds[fold])
 
 
 def assert_same(fresh, reused):
@@ -95,6 +97,15 @@ def test_the_compiled_model_and_its_traced_functions_are_reused(setup):
     assert fresh_a is not fresh_b, "reuse_model = false builds a model per trial"
 
 
+def test_one_reused_model_serves_every_fold_as_fresh_models_would(setup):
+    """The evaluator trains a setting fold after fold on one compiled model."""
+    fresh, _ = fit(setup, SETTINGS["l1"], reuse_model=False, fold=1, seed=4)
+    _, first = fit(setup, SETTINGS["l1"], reuse_model=True, fold=0, seed=3)
+    reused, again = fit(setup, SETTINGS["l1"], reuse_model=True, fold=1, seed=4)
+    assert again is first
+    assert_same(fresh, reused)
+
+
 def test_another_seed_gives_another_start_as_a_fresh_model_would(setup):
     fresh, _ = fit(setup, SETTINGS["l2"], reuse_model=False, seed=11, epochs=3)
     reused, _ = fit(setup, SETTINGS["l2"], reuse_model=True, seed=11, epochs=3)
@@ -107,8 +118,8 @@ def test_another_seed_gives_another_start_as_a_fresh_model_would(setup):
 def test_the_penalty_is_the_one_keras_l1l2_computes(setup, l1, l2):
     import keras
 
-    spec, d, _ = setup
-    shape = reuse.Shape(d.n_features, d.n_classes, spec.model, "adam", 1e-3)
+    spec, folds, _ = setup
+    shape = reuse.Shape(folds[0].n_features, folds[0].n_classes, spec.model, "adam", 1e-3)
     model = reuse.ReusableModel(shape).prepare(
         {"regularizer": "l1_l2", "l1": l1, "l2": l2, "dropout": 0.2}, seed=3)
     reference = keras.regularizers.L1L2(l1=l1, l2=l2)

@@ -1,7 +1,7 @@
 """The exported Keras snippet reproduces the trial: pasted into a fresh process and trained on the
-study's split (features as they are in the data file), it gets the trial's figures back within
-noise, because it carries the fitted scaling, the exact BatchNormalization statistics, the
-optimizer, batch size, epochs and early stopping."""
+study's first cross-validation fold (features as they are in the data file), it gets the
+answer's figures on that fold back within noise, because it carries the fitted scaling, the
+exact BatchNormalization statistics, the optimizer, batch size, epochs and early stopping."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from search.cli import main
-from search.data import load_raw_splits
+from search.data import load_raw
+from search.folds import fold_splits
 from search.models import build_model
 from search.snippet import keras_snippet
 from search.spec import load_spec
@@ -34,6 +35,7 @@ RUN_SNIPPET = textwrap.dedent("""\
     figures = {k: float(model.evaluate(x, y, verbose=0)[1])
                for k, x, y in (("train_accuracy", x_train, y_train),
                                ("val_accuracy", x_val, y_val))}
+    figures["epochs"] = len(model.history.history["loss"])
     print(json.dumps(figures))
 """)
 
@@ -68,22 +70,26 @@ def test_snippet_builds_the_same_model(params, tiny_spec):
         assert ca == cb
 
 
-def _study_and_split(kind: str, tmp_path: Path, tiny_spec) -> tuple[Path, Path]:
+def _study_and_fold(kind: str, tmp_path: Path, tiny_spec) -> tuple[Path, Path]:
+    """The study's spec and its first fold's train and validation parts, unscaled (the rows the
+    search trained fold 0 on, as they are in the data file)."""
     if kind == "digits":
         spec = tiny_spec(name="snip", trials=2, epochs=20)
     else:
-        spec = tabular_spec(tmp_path, tabular_csv(tmp_path / "tab.csv"), name="snip", trials=2)
+        spec = tabular_spec(tmp_path, tabular_csv(tmp_path / "tab.csv"), name="snip")
     loaded = load_spec(spec)
-    raw = load_raw_splits(loaded.data, loaded.seed)
-    arrays = tmp_path / "split.npz"
-    np.savez(arrays, x_train=raw.x_train, y_train=raw.y_train, x_val=raw.x_val, y_val=raw.y_val)
+    raw, _ = load_raw(loaded.data, loaded.seed)
+    fold = fold_splits(raw, "none", "none", loaded.evaluation, loaded.seed)[0]
+    arrays = tmp_path / "fold.npz"
+    np.savez(arrays, x_train=fold.x_train, y_train=fold.y_train, x_val=fold.x_val,
+             y_val=fold.y_val)
     return spec, arrays
 
 
 @pytest.mark.parametrize("kind", ["digits", "tabular"])
 def test_exported_snippet_reproduces_the_trial_in_a_fresh_process(kind, tmp_path, tiny_spec,
                                                                    capsys):
-    spec, arrays = _study_and_split(kind, tmp_path, tiny_spec)
+    spec, arrays = _study_and_fold(kind, tmp_path, tiny_spec)
     assert main(["run", str(spec), "--no-progress"]) == 0
     target = tmp_path / "best.json"
     assert main(["export", str(spec), "-o", str(target)]) == 0
@@ -93,6 +99,15 @@ def test_exported_snippet_reproduces_the_trial_in_a_fresh_process(kind, tmp_path
     snippet.write_text(document["keras_snippet"])
     layer = "Rescaling" if kind == "digits" else "Normalization"
     assert f"keras.layers.{layer}(" in document["keras_snippet"]
+    # The snippet trains the exported answer (a regularized trial, or the baseline's trial).
+    import optuna
+
+    study = optuna.load_study(study_name="snip",
+                              storage=f"sqlite:///{tmp_path / 'regsearch.db'}")
+    trial = study.trials[document["trial"]]
+    assert (f"Dropout(rate={document['params']['dropout']:.6g})" in document["keras_snippet"]) \
+        == (document["params"]["dropout"] > 0)
+    recorded = trial.user_attrs["folds"][0]  # the answer's figures on fold 0
     runner = tmp_path / "run_snippet.py"
     runner.write_text(RUN_SNIPPET)
     done = subprocess.run([sys.executable, str(runner), str(arrays), str(snippet)],
@@ -100,9 +115,13 @@ def test_exported_snippet_reproduces_the_trial_in_a_fresh_process(kind, tmp_path
     pasted = json.loads(done.stdout.strip().splitlines()[-1])
     with np.load(arrays) as split:
         sizes = {"train_accuracy": len(split["y_train"]), "val_accuracy": len(split["y_val"])}
+    # The same schedule as the trainer's: EarlyStopping acts only once training.min_steps
+    # optimizer steps are done (TrainingSpec.schedule), and the run may last that long.
+    epochs, start = load_spec(spec).training.schedule(sizes["train_accuracy"])
+    assert start <= pasted["epochs"] <= epochs, (pasted["epochs"], (epochs, start), recorded)
     for key, n in sizes.items():
         # Two independent runs of one setting differ by sqrt(2) binomial standard errors;
         # within noise is twice that, plus one sample.
-        p = document["metrics"][key]
+        p = recorded[key]
         noise = 2 * math.sqrt(2 * p * (1 - p) / n) + 1 / n
-        assert abs(pasted[key] - p) <= noise, (key, pasted, document["metrics"])
+        assert abs(pasted[key] - p) <= noise, (key, pasted, recorded)

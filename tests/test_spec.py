@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from search.errors import SpecError
-from search.spec import (ConfirmSpec, DataSpec, KerasTunerSpec, ModelSpec, SearchSpec,
-                         TrainingSpec, WorkersSpec, load_spec, spec_from_dict)
+from search.spec import (ConfirmSpec, DataSpec, EvaluationSpec, KerasTunerSpec, ModelSpec,
+                         SearchSpec, TrainingSpec, WorkersSpec, load_spec, spec_from_dict)
 
 from .conftest import ROOT, SPACE
 
@@ -21,7 +21,10 @@ def test_default_study_describes_the_lecture_notes_setup():
     assert spec.data.dataset == "digits"
     assert spec.model.hidden == (50, 50) and spec.model.batch_norm
     t = spec.training
-    assert (t.optimizer, t.batch_size, t.max_epochs) == ("adam", 100, 30)
+    assert (t.optimizer, t.batch_size, t.max_epochs) == ("adam", 100, 150)  # to convergence
+    assert (spec.evaluation.folds, spec.evaluation.repeats, spec.evaluation.racing) == \
+        (3, 1, True)
+    assert spec.confirm.seeds == 5
     assert spec.storage.startswith("sqlite:///") and spec.storage.endswith("studies/regsearch.db")
     assert spec.search.pruner_warmup > 0 and spec.tolerance is None
 
@@ -87,11 +90,21 @@ BAD = [
      "must not contain a NUL character"),
     (HEAD + "[training]\nlearning_rate = inf\n", "training.learning_rate",
      "must be finite, got inf"),
-    (HEAD + "[confirm]\ntop_k = 0\n", "confirm.top_k", "must be > 0, got 0"),
-    (HEAD + '[confirm]\ntop_k = "3"\n', "confirm.top_k", "must be an integer, got string '3'"),
+    # [confirm] top_k is gone: confirmation retrains only the answer and the baseline.
+    (HEAD + "[confirm]\ntop_k = 3\n", "confirm.top_k", "unknown key; allowed keys: seeds"),
+    (HEAD + '[confirm]\nseeds = "3"\n', "confirm.seeds", "must be an integer, got string '3'"),
     (HEAD + "[confirm]\nseeds = 1\n", "confirm.seeds",
-     "must be >= 2 (a standard deviation needs two runs), got 1"),
+     "must be >= 2 (a confidence interval needs two paired runs), got 1"),
     (HEAD + "[confirm]\nrepeats = 3\n", "confirm.repeats", "unknown key; allowed keys: seeds"),
+    (HEAD + "[evaluation]\nfolds = 1\n", "evaluation.folds",
+     "must be >= 2 (one fold would leave nothing to validate on), got 1"),
+    (HEAD + '[evaluation]\nfolds = "3"\n', "evaluation.folds",
+     "must be an integer, got string '3'"),
+    (HEAD + "[evaluation]\nrepeats = 0\n", "evaluation.repeats", "must be > 0, got 0"),
+    (HEAD + '[evaluation]\nracing = "yes"\n', "evaluation.racing",
+     "must be a boolean, got string 'yes'"),
+    (HEAD + "[evaluation]\nk = 5\n", "evaluation.k",
+     "unknown key; allowed keys: folds, racing, repeats"),
 ]
 
 
@@ -137,9 +150,13 @@ def test_a_file_that_leaves_keys_out_gets_the_dataclass_defaults(tmp_path):
     path = tmp_path / "study.toml"
     path.write_text(HEAD)
     spec = load_spec(path)
-    assert (spec.data, spec.model, spec.training, spec.search, spec.keras_tuner, spec.confirm,
-            spec.workers) == (DataSpec(), ModelSpec(), TrainingSpec(), SearchSpec(),
-                              KerasTunerSpec(), ConfirmSpec(), WorkersSpec())
+    assert (spec.data, spec.model, spec.training, spec.search, spec.evaluation, spec.keras_tuner,
+            spec.confirm, spec.workers) == (DataSpec(), ModelSpec(), TrainingSpec(), SearchSpec(),
+                                            EvaluationSpec(), KerasTunerSpec(), ConfirmSpec(),
+                                            WorkersSpec())
+    # The defaults of the new tables: 3 folds once, racing on; 5 confirmation seeds.
+    assert (spec.evaluation.folds, spec.evaluation.repeats, spec.evaluation.racing) == (3, 1, True)
+    assert spec.confirm.seeds == 5
 
 
 def test_relative_sqlite_storage_is_taken_from_the_spec_folder(tmp_path):

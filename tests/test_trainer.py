@@ -1,4 +1,7 @@
-"""The trainer measures the gap with dropout off, on the weights EarlyStopping restored."""
+"""The trainer measures the gap with dropout off, on the weights EarlyStopping restored; it
+trains on any fold of the study's shape, and refits a setting on all of train + validation.
+
+It runs on the default study's first cross-validation fold, as the search does."""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ import numpy as np
 import pytest
 
 from search import trainer
-from search.data import load_splits
 from search.errors import TrialFailure
+from search.folds import study_data
 from search.objective import trainer_for
 from search.spec import load_spec
 
@@ -17,13 +20,20 @@ from .conftest import ROOT
 
 
 @pytest.fixture(scope="module")
-def setup():
-    """The default study's spec, splits and trainer; the trainer's model is released after."""
+def data():
+    """The default study's spec, its cross-validation folds and its refit splits."""
     trainer.configure_tensorflow()
     spec = load_spec(ROOT / "studies" / "default.toml")
-    splits = load_splits(spec.data, spec.seed)
-    with trainer_for(spec, splits) as t:
-        yield spec, splits, t
+    return (spec, *study_data(spec))
+
+
+@pytest.fixture(scope="module")
+def setup(data):
+    """The default study's spec, its first fold and a trainer on it; the trainer's model is
+    released after."""
+    spec, folds, _ = data
+    with trainer_for(spec, folds[0]) as t:
+        yield spec, folds[0], t
 
 
 def fit(setup, params, report=None, **training):
@@ -83,10 +93,12 @@ def test_non_finite_loss_fails_the_trial_at_the_first_bad_epoch(setup):
 
 
 def test_early_stopping_waits_for_min_steps(setup):
-    # Digits' train split is 11 steps an epoch at batch 100: 110 steps are 10 epochs, so a run
-    # with patience 1 and max_epochs 3 still trains 11 and restores an epoch from 11 on.
+    # A digits fold's train part (958 rows of 3-fold train + validation) is 10 steps an epoch at
+    # batch 100: 100 steps are 10 epochs, so a run with patience 1 and max_epochs 3 still
+    # trains 11 and restores an epoch from 11 on.
+    assert len(setup[1].y_train) == 958
     result, _ = fit(setup, {"dropout": 0.2, "regularizer": "none"}, max_epochs=3, patience=1,
-                    min_steps=110)
+                    min_steps=100)
     assert result.epochs == 11 and result.best_epoch == 11
 
 
@@ -103,3 +115,36 @@ def test_batch_norm_statistics_are_exact_on_the_restored_weights(setup):
     set_population_statistics(model, d.x_train)
     after = model.evaluate(d.x_val, d.y_val, verbose=0, return_dict=True)["accuracy"]
     assert after == pytest.approx(before, abs=1e-9)
+
+
+def test_fit_on_another_fold_trains_and_measures_on_that_fold(setup, data):
+    spec, first, t = setup
+    other = data[1][1]
+    params = {"dropout": 0.2, "regularizer": "none"}
+    training = dataclasses.replace(spec.training, max_epochs=4, min_steps=0)
+    here, _ = t.fit(params, seed=spec.seed, training=training)
+    there, model = t.fit(params, seed=spec.seed, training=training, splits=other)
+    val = model.evaluate(other.x_val, other.y_val, verbose=0, return_dict=True)["accuracy"]
+    assert there.val_accuracy == pytest.approx(val, abs=1e-9)
+    train = model.evaluate(other.x_train, other.y_train, verbose=0, return_dict=True)["accuracy"]
+    assert there.train_accuracy == pytest.approx(train, abs=1e-9)
+    assert there.metrics() != here.metrics()
+    assert t.splits is first  # the trainer's own data is unchanged
+
+
+def test_refit_trains_exactly_its_epochs_on_all_of_train_and_validation(setup, data):
+    spec, _, t = setup
+    refit = data[2]
+    params = {"dropout": 0.5, "regularizer": "l2", "l2": 1e-3}
+    train_accuracy, model = t.refit(params, seed=11, epochs=3, splits=refit)
+    steps = -(-len(refit.y_train) // spec.training.batch_size)
+    assert int(model.optimizer.iterations.numpy()) == 3 * steps  # no early stop: 3 epochs
+    # Train accuracy with dropout off, on the whole train + validation part.
+    evaluated = model.evaluate(refit.x_train, refit.y_train, verbose=0,
+                               return_dict=True)["accuracy"]
+    assert train_accuracy == pytest.approx(evaluated, abs=1e-9)
+    test = t.accuracy(model, refit.x_test, refit.y_test)
+    assert 0.5 < test <= 1.0
+    # Seeded: the same seed gives the same figures (confirmation pairs runs by seed).
+    again, model = t.refit(params, seed=11, epochs=3, splits=refit)
+    assert again == train_accuracy and t.accuracy(model, refit.x_test, refit.y_test) == test

@@ -15,6 +15,7 @@ from search.cli import main
 from search.study import counted_trials, started
 
 from .conftest import ROOT
+from .test_cli import check_confirmed
 
 HEARTBEAT = "\n[workers]\nheartbeat_interval = 1\ngrace_period = 2\n"
 
@@ -40,17 +41,18 @@ def test_two_worker_processes_run_exactly_the_budget_with_distinct_settings(tiny
     spec = tiny_spec("pair", trials=4, epochs=2, extra=HEARTBEAT)
     assert main(["run", str(spec), "--workers", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "2 workers, 1 TensorFlow thread(s) each, 4 trials" in out and "chosen" in out
+    assert "2 workers, 1 TensorFlow thread(s) each, 4 trials" in out and "ANSWER: " in out
     study = optuna.load_study(study_name="pair", storage=storage_of(spec))
     counted = check_budget_kept(study, 4)
     assert len({t.user_attrs["worker"] for t in counted}) == 2  # the work was shared
     settings = [tuple(sorted(t.params.items())) for t in counted]
     assert len(set(settings)) == 4, "workers seeded alike would sample the same settings"
-    assert study.user_attrs["budget"] == 4 and "chosen" in study.user_attrs
+    assert study.user_attrs["budget"] == 4
+    check_confirmed(study)  # the answer, confirmed once the workers were done
 
-    # The budget is reached: running again starts no trial.
+    # The budget is reached: running again starts no trial (4 and the baseline).
     assert main(["run", str(spec), "--workers", "2", "--no-progress"]) == 0
-    assert len(optuna.load_study(study_name="pair", storage=storage_of(spec)).trials) == 4
+    assert len(optuna.load_study(study_name="pair", storage=storage_of(spec)).trials) == 5
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ distributions, user attributes and per-epoch intermediate values. So the dashboa
 
 Hyperband: the oracle hands each trial an epoch budget (``tuner/epochs``). A trial whose budget
 is below ``max_epochs`` is a successive-halving rung and is recorded PRUNED (its figures kept,
-its value the last per-epoch score, as Optuna does for a pruned trial); a trial trained with the
+its value its mean score over the folds); a trial trained with the
 full ``max_epochs`` budget is COMPLETE. A promoted setting is trained again from scratch for its
 larger budget rather than resumed from a Keras Tuner checkpoint (``tuner/initial_epoch`` and
 ``tuner/trial_id`` are ignored, and no checkpoint is written): the checkpoint would hold the last
@@ -33,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 
 from ..errors import RegsearchError
@@ -44,7 +45,7 @@ from ..study import WORKER, distribution, trial_attrs
 if TYPE_CHECKING:
     import keras_tuner as kt
 
-    from ..trainer import Trainer, TrainResult
+    from ..evaluation import Evaluator, FoldedResult
 
 #: The Optuna user attribute that ties a copied trial to its Keras Tuner trial.
 KT_ID = "kt_trial_id"
@@ -58,7 +59,7 @@ class Ran:
     """What ``run_trial`` saw of one trial: when it began, and its result or why it failed."""
 
     started: datetime
-    result: TrainResult | None = None
+    result: FoldedResult | None = None
     reason: str | None = None
 
 
@@ -145,12 +146,12 @@ def copy_trial(study: optuna.Study, space: Space, kt_trial: kt.engine.trial.Tria
     result = ran.result if ran else None
     if kt_trial.status == kt.engine.trial.TrialStatus.COMPLETED and result is not None:
         attrs.update(trial_attrs(result, floor))
-        values = dict(enumerate(result.curves["score"]))
+        values = result.values
         if budget >= max_epochs:
             state, value = optuna.trial.TrialState.COMPLETE, result.score
         else:  # a Hyperband rung: stopped by successive halving, as a pruner would
             attrs["stopped"] = "pruned"
-            state, value = optuna.trial.TrialState.PRUNED, values[max(values)]
+            state, value = optuna.trial.TrialState.PRUNED, result.score
     else:  # our own reason, else the last line of Keras Tuner's traceback
         lines = (kt_trial.message or "").strip().splitlines()
         attrs["fail_reason"] = (ran.reason if ran and ran.reason
@@ -184,17 +185,17 @@ def _check_in_step(study: optuna.Study, oracle: kt.Oracle, folder: Path) -> None
             "(optuna delete-study) to start over, or give the study another name")
 
 
-def run(study: optuna.Study, spec: StudySpec, trainer: Trainer, *,
+def run(study: optuna.Study, spec: StudySpec, evaluator: Evaluator, *,
         extra_trials: int | None = None, progress: bool = True) -> optuna.Study:
     """Run (or continue) the Keras Tuner search up to the study's trial budget, or
-    ``extra_trials`` more than it has, training with ``trainer`` (``objective.trainer_for``) and
-    mirroring every trial into ``study``."""
+    ``extra_trials`` more than it has, scoring each trial over the folds with ``evaluator``
+    (``objective.evaluator_for``) and mirroring every trial into ``study``."""
     import keras_tuner as kt
     from tqdm import tqdm
 
     max_epochs = spec.keras_tuner.max_epochs or spec.training.max_epochs
     space = spec.space
-    floor = floor_for(trainer.splits.y_val)
+    floor = floor_for(np.concatenate([f.y_val for f in evaluator.folds]))
 
     class SharedTrainerTuner(kt.Tuner):
         """A Keras Tuner whose trials are trained by regsearch's trainer."""
@@ -210,8 +211,8 @@ def run(study: optuna.Study, spec: StudySpec, trainer: Trainer, *,
             ran = self.ran[trial.trial_id] = Ran(started=datetime.now())
             epochs = int(trial.hyperparameters.values.get("tuner/epochs", max_epochs))
             try:
-                ran.result, _ = trainer.fit(
-                    params_of(trial.hyperparameters, space), seed=spec.seed,
+                ran.result = evaluator.evaluate(
+                    params_of(trial.hyperparameters, space),
                     # A Hyperband rung trains exactly its epochs; only a full run waits for
                     # training.min_steps before EarlyStopping may stop it.
                     training=dataclasses.replace(

@@ -15,8 +15,15 @@ from typing import Any
 
 import optuna
 
+import numpy as np
+from optuna.trial import TrialState
+
 from ..errors import RegsearchError, TrialFailure
+from ..evaluation import Evaluator, FoldedResult, Race
 from ..guard import floor_for
+from ..pruning import FoldPruner
+from ..pruning import race as race_rule
+from ..trainer import TrainResult
 from ..space import Choice, Float, Space
 from ..spec import SearchSpec, StudySpec
 from ..study import WORKER, started, trial_attrs
@@ -49,7 +56,7 @@ def make_sampler(search: SearchSpec, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def make_pruner(search: SearchSpec) -> optuna.pruners.BasePruner:
+def make_pruner(search: SearchSpec, stride: int) -> optuna.pruners.BasePruner:
     """The spec's pruner, configured so it does not kill slow-starting regularized models.
 
     Strongly regularized models learn slower in the first epochs, and on digits every sane
@@ -62,31 +69,55 @@ def make_pruner(search: SearchSpec) -> optuna.pruners.BasePruner:
     trial that has also not improved for ``pruner_patience`` epochs: a slow starter that is
     still climbing is left alone. Without the patience the percentile cut the chosen trial and
     12 of 16 strongly regularized candidates (benchmarks/results/pruner.md).
+
+    It acts within the first cross-validation fold, which every trial runs
+    (``pruning.FoldPruner``); racing decides between folds. ``stride`` is the evaluator's
+    steps per fold.
     """
     if search.pruner == "none":
         return optuna.pruners.NopPruner()
     percentile = search.pruner_percentile if search.pruner == "percentile" else 50.0
+    # n_min_trials: a percentile of fewer trials' values at an epoch is not a percentile.
     base = optuna.pruners.PercentilePruner(percentile, n_startup_trials=search.pruner_startup,
-                                           n_warmup_steps=search.pruner_warmup)
+                                           n_min_trials=max(search.pruner_startup, 1))
     if search.pruner_patience:
         with warnings.catch_warnings():  # PatientPruner is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.pruners.PatientPruner(base, patience=search.pruner_patience)
-    return base
+            base = optuna.pruners.PatientPruner(base, patience=search.pruner_patience)
+    return FoldPruner(base, stride=stride, warmup=search.pruner_warmup)
 
 
-def open_study(spec: StudySpec, *, name: str | None = None, backend: str = "optuna",
-               storage: Any = None) -> optuna.Study:
-    """The study (``study.open_study``) with this backend's seeded sampler and pruner."""
+def open_study(spec: StudySpec, *, stride: int, name: str | None = None,
+               backend: str = "optuna", storage: Any = None) -> optuna.Study:
+    """The study (``study.open_study``) with this backend's seeded sampler and pruner;
+    ``stride`` is the evaluator's steps per fold (``Evaluator.stride``)."""
     return open_owned(spec, name=name or spec.name, backend=backend, storage=storage,
                       sampler=make_sampler(spec.search, spec.seed),
-                      pruner=make_pruner(spec.search))
+                      pruner=make_pruner(spec.search, stride))
 
 
-def record(trial: optuna.trial.Trial, result, floor: float) -> None:
-    """Write a ``TrainResult`` onto the trial as user attributes (dashboard, records, export)."""
+def record(trial: optuna.trial.Trial, result: FoldedResult, floor: float) -> None:
+    """Write a ``FoldedResult`` onto the trial as user attributes (dashboard, records, export)."""
     for key, value in trial_attrs(result, floor).items():
         trial.set_user_attr(key, value)
+
+
+def racer(trial: optuna.trial.Trial, evaluator: Evaluator) -> Race:
+    """The racing rule for ``trial``: after each fold, compare it with the completed trial of
+    best mean validation accuracy (the baseline included), paired on the folds done."""
+    floor = 1 / min(len(f.y_val) for f in evaluator.folds)
+
+    def race(done: list[TrainResult]) -> str | None:
+        full = [t for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if len(t.user_attrs.get("folds") or []) >= len(done)]
+        if not full:
+            return None
+        best = max(full, key=lambda t: (t.user_attrs["val_accuracy"], -t.number))
+        theirs = [f["val_accuracy"] for f in best.user_attrs["folds"][:len(done)]]
+        return race_rule([r.val_accuracy for r in done], theirs, best_trial=best.number,
+                         floor=floor)
+
+    return race
 
 
 @dataclass
@@ -110,10 +141,11 @@ class FailureBudget:
             study.stop()
 
 
-def make_objective(spec: StudySpec, trainer) -> Callable[[optuna.trial.Trial], float]:
-    """The objective: sample, train with ``trainer`` (``objective.trainer_for``) with pruning,
-    record; prune or return the score."""
-    floor = floor_for(trainer.splits.y_val)
+def make_objective(spec: StudySpec,
+                   evaluator: Evaluator) -> Callable[[optuna.trial.Trial], float]:
+    """The objective: sample, evaluate over the folds (``objective.evaluator_for``) with
+    per-epoch pruning and racing, record; prune with the reason, or return the mean score."""
+    floor = floor_for(np.concatenate([f.y_val for f in evaluator.folds]))
 
     def objective(trial: optuna.trial.Trial) -> float:
         trial.set_user_attr("worker", WORKER)
@@ -124,7 +156,9 @@ def make_objective(spec: StudySpec, trainer) -> Callable[[optuna.trial.Trial], f
             return trial.should_prune()
 
         try:
-            result, _ = trainer.fit(params, seed=spec.seed, report=report)
+            result = evaluator.evaluate(
+                params, report=report,
+                race=racer(trial, evaluator) if spec.evaluation.racing else None)
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise TrialFailure(str(exc)) from exc
@@ -132,8 +166,8 @@ def make_objective(spec: StudySpec, trainer) -> Callable[[optuna.trial.Trial], f
             trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
             raise
         record(trial, result, floor)
-        if result.stopped == "pruned":
-            raise optuna.TrialPruned(f"pruned at epoch {result.epochs}")
+        if result.stopped != "complete":
+            raise optuna.TrialPruned(result.reason)
         return result.score
 
     return objective
@@ -154,7 +188,7 @@ class TrialBudget:
             study.stop()
 
 
-def run(study: optuna.Study, spec: StudySpec, trainer, *, extra_trials: int | None = None,
+def run(study: optuna.Study, spec: StudySpec, evaluator: Evaluator, *, extra_trials: int | None = None,
         budget: int | None = None, progress: bool = True) -> optuna.Study:
     """Run trials in this process until the study's ``budget`` is started (default: the spec's),
     or ``extra_trials`` more if given (then the budget defaults to what that makes).
@@ -170,7 +204,7 @@ def run(study: optuna.Study, spec: StudySpec, trainer, *, extra_trials: int | No
         if progress:  # the bar says what the per-trial INFO lines would, without the clutter
             optuna.logging.set_verbosity(optuna.logging.WARNING)
         failures = FailureBudget(spec.search.max_failures)
-        study.optimize(make_objective(spec, trainer), n_trials=n_trials, catch=(TrialFailure,),
+        study.optimize(make_objective(spec, evaluator), n_trials=n_trials, catch=(TrialFailure,),
                        show_progress_bar=progress, callbacks=[TrialBudget(budget), failures])
         if failures.tripped:
             raise RegsearchError(f"study {spec.name!r} stopped: {failures.in_a_row} trials in a "
