@@ -1,8 +1,9 @@
-"""The report in optuna-dashboard: the headline as the study's note, the figures as artifacts."""
+"""The report in optuna-dashboard: the answer as the study's note, the figures as artifacts."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,49 +11,82 @@ from typing import Any
 import optuna
 
 from .. import confirm
-from ..study import METRICS, PARAMS, Snapshot
-from ..summary import costs_accuracy, fmt
+from ..study import PARAMS, Snapshot
+from ..summary import ROWS, fmt, settings
 from .figures import FIGURES
-from .verdicts import against_baseline, confirmation_verdict, describe_params
+from .verdicts import (DIFFERENCES, confirmed_role, counts_line, describe_params, interval_text,
+                       selection_line, significant, timing_line, verdict_line)
 
 
-def dashboard_note(snap: Snapshot, baseline: dict[str, Any], chosen: dict[str, Any],
-                   confirmation: dict[str, Any] | None, images: Mapping[str, str]) -> str:
-    """The headline in Markdown, for the study's note in optuna-dashboard.
+def _md(text: str) -> str:
+    """Plain text as Markdown that renders as itself (CommonMark backslash escapes)."""
+    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text)
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def dashboard_note(snap: Snapshot, confirmation: Mapping[str, Any],
+                   images: Mapping[str, str]) -> str:
+    """The answer in Markdown, for the study's note in optuna-dashboard: the same sentences as
+    the page, in the same order.
 
     ``images`` maps figure file names to the dashboard's URL paths of their artifacts.
     """
-    rows = [("trial", "-", str(chosen["trial"]))]
-    rows += [(k, fmt(baseline["params"][k]), fmt(chosen["params"][k])) for k in PARAMS]
-    rows += [(k, fmt(baseline[k]), fmt(chosen[k])) for k in METRICS]
-    n = snap.counts
-    alarms = [a for a in (snap.warning, costs_accuracy(baseline, chosen)) if a]
-    lines = [f"## {snap.name}: gap {baseline['gap']:+.4f} → {chosen['gap']:+.4f}", "",
-             *(line for a in alarms for line in (f"**Warning:** {a}.", "")),
-             f"{n['trials']} trials ({n['complete']} completed, {n['pruned']} pruned, "
-             f"{n['failed']} failed). The selection rule, not Optuna's best objective value, "
-             f"picks the chosen trial.", "",
-             f"Chosen: trial {chosen['trial']} ({describe_params(chosen['params'])}); "
-             f"test accuracy {baseline['test_accuracy']:.4f} → {chosen['test_accuracy']:.4f}.",
-             "", "| | baseline | chosen |", "|---|---|---|",
-             *(f"| {a} | {b} | {c} |" for a, b, c in rows), ""]
-    if confirmation is not None:
-        best = confirm.best_setting(confirmation)
-        lines += [f"**Confirmation** over {len(confirmation['seeds'])} fresh seeds: confirmed best "
-                  f"{best['label']} (val {best['mean']['val_accuracy']:.4f} ± "
-                  f"{best['std']['val_accuracy']:.4f}, test {best['mean']['test_accuracy']:.4f} ± "
-                  f"{best['std']['test_accuracy']:.4f}, gap {best['mean']['gap']:+.4f}); "
-                  f"{confirmation_verdict(confirmation)}; on the means against the baseline: "
-                  f"{against_baseline(confirmation)}.", ""]
+    other = confirmation["settings"][1]
+    answer = describe_params(confirmation["params"])
+    n = len(confirmation["seeds"])
+    level = confirmation["difference"]["test_accuracy"].get("confidence", 0.95)
+    lines = [f"## {_md(snap.name)}: use {_md(answer)}", ""]
+    if snap.warning:
+        lines += [f"**Warning:** {_md(snap.warning)}.", ""]
+    lines += [f"**Answer:** {_md(confirm.statement(confirmation))}", "",
+              f"**Verdict:** {_md(verdict_line(confirmation))}.", ""]
+    if confirmation["notes"]:
+        lines += ["**Notes, read the figures with care:**", "",
+                  *(f"- **{_md(note)}**" for note in confirmation["notes"]), ""]
+    lines += [f"Confirmed against no regularization: {_md(other['label'])}, "
+              f"{_md(confirmed_role(confirmation))}: {_md(describe_params(other['params']))}.",
+              "", _row(f"{_md(other['label'])} minus baseline", "mean",
+                       f"{level:.0%} interval", ""), "|---|---|---|---|"]
+    for k, label in DIFFERENCES:
+        d = confirmation["difference"][k]
+        mean, interval = interval_text(d).split(" ", 1)
+        lines.append(_row(_md(label), mean, _md(interval), significant(d)))
+    lines += ["", f"**Confirmation**: retrained on train+validation with {n} fresh seeds "
+                  f"({', '.join(map(str, confirmation['seeds']))}), tested once; mean ± std.",
+              "", _row("setting", "params", "epochs", *(k.removesuffix("_accuracy")
+                                                        for k in confirm.FIGURES)),
+              "|---|---|---|---|---|---|"]
+    for s in confirmation["settings"]:
+        mark = " (the answer)" if s["trial"] == confirmation["answer_trial"] else ""
+        lines.append(_row(_md(s["label"] + mark), _md(describe_params(s["params"])),
+                          str(s["epochs"]),
+                          *(f"{s['mean'][k]:.4f} ± {s['std'][k]:.4f}" for k in confirm.FIGURES)))
+    entries = settings(snap)
+    if entries:
+        lines += ["", "**The search**, on the cross-validation folds (mean ± SE), with the "
+                      "confirmed test figures:", "",
+                  _row("", *(_md(e["label"]) for e in entries)),
+                  "|---|" + "---|" * len(entries), _row("trial", *(str(e["trial"])
+                                                                  for e in entries))]
+        lines += [_row(k, *(fmt(e["params"][k]) for e in entries)) for k in PARAMS]
+        for label, k in ROWS:
+            lines.append(_row(label, *(fmt(e.get(k)) + (f" ± {e[k + '_se']:.4f}"
+                                                        if e.get(k + "_se") is not None else "")
+                                       for e in entries)))
+    timing = timing_line(snap, confirmation)
+    lines += ["", f"{_md(selection_line(snap))}.", "", f"{_md(counts_line(snap))}.", "",
+              *([f"{_md(timing)}.", ""] if timing else [])]
     lines += [f"![{FIGURES[name]}]({url})" for name, url in images.items()]
     lines += ["", "Written by `regsearch report`; the full report is `report.html`."]
     return "\n".join(lines)
 
 
-def publish_to_dashboard(snap: Snapshot, baseline: dict[str, Any], chosen: dict[str, Any],
-                         confirmation: dict[str, Any] | None, out_dir: Path,
+def publish_to_dashboard(snap: Snapshot, confirmation: Mapping[str, Any], out_dir: Path,
                          figures: Mapping[str, str | None], artifacts: Path) -> str:
-    """Attach the figures as study artifacts and save the headline as the study's note.
+    """Attach the figures as study artifacts and save the answer as the study's note.
 
     A figure already attached under the same file name is overwritten in place, so running the
     report again does not pile up copies; the note is replaced, hand edits included. Returns a
@@ -79,8 +113,8 @@ def publish_to_dashboard(snap: Snapshot, baseline: dict[str, Any], chosen: dict[
             artifact_id = upload_artifact(artifact_store=store, file_path=str(path),
                                           study_or_trial=study)
         images[name] = get_artifact_path(study, artifact_id)
-    save_note(study, dashboard_note(snap, baseline, chosen, confirmation, images))
-    return (f"dashboard: headline saved as the study's note, {len(images)} figures attached "
+    save_note(study, dashboard_note(snap, confirmation, images))
+    return (f"dashboard: answer saved as the study's note, {len(images)} figures attached "
             f"(`regsearch dashboard` serves them from {artifacts})")
 
 

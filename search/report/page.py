@@ -1,8 +1,13 @@
 """The report page: ``report.html``, self-contained.
 
+It leads with the confirmed answer (``confirm.statement``), the paired differences behind it
+and the confirmation runs, then shows the search that led there: the baseline and the confirmed
+setting side by side on the cross-validation folds, the selection rule, the figures, the Keras
+snippet and every trial.
+
 Figures are embedded as base64, a few lines of inline JS sort the trials table, and nothing is
 fetched from a CDN, so the file can be mailed or opened offline. Every cell that shows a number
-carries its exact value in ``data-value``, which the tests compare with the export.
+carries its exact value in ``data-value``, which the tests compare with the study.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from typing import Any
 
 from .. import confirm
 from ..export import write_atomic
-from ..study import METRICS, PARAMS, Snapshot
-from ..summary import costs_accuracy, fmt, scaling_line
-from .figures import FIGURES
-from .verdicts import against_baseline, confirmation_verdict, describe_params, search_seconds
+from ..study import PARAMS, Snapshot
+from ..summary import ROWS, fmt, scaling_line, settings
+from .figures import FIGURES, setting_label
+from .verdicts import (DIFFERENCES, confirmed_role, counts_line, describe_params, selection_line,
+                       significant, timing_line, verdict_line)
 
 HTML_NAME = "report.html"
 
@@ -32,10 +38,11 @@ table{border-collapse:collapse;margin:.5em 0} th,td{padding:3px 8px;border-botto
 text-align:right;white-space:nowrap} th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 table.fit{width:100%;table-layout:fixed} table.fit td,table.fit th{white-space:normal;
 overflow-wrap:anywhere} table.fit .text{text-align:left}
-tr.best td{background:#fff3d6;font-weight:600} pre{background:#f6f8fa;padding:.8em;overflow:auto}
+tr.answer td{background:#fff3d6;font-weight:600} pre{background:#f6f8fa;padding:.8em;overflow:auto}
 img{max-width:100%} figure{margin:1em 0} figcaption{color:#555;font-size:.9em}
 table.sortable th{cursor:pointer} table.sortable th:hover{background:#e8e8e8}
-.warn{color:#a33} .wide{overflow-x:auto}
+.warn{color:#a33} .wide{overflow-x:auto} ul.notes{border-left:4px solid #a33;padding:.4em 2em}
+.verdict{font-size:1.15em}
 """
 
 # Sorting by clicking a header: numbers as numbers, empty cells last.
@@ -59,16 +66,20 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 
 #: Caption of each figure on the page, beside its title in ``FIGURES``.
 _CAPTIONS = {
-    "pareto.png": ("Green: the trials no other trial beats on both validation accuracy and "
-                   "|gap|. Above the dotted line lie the candidates of the selection rule; "
-                   "the star is the chosen trial."),
+    "pareto.png": ("Each point is a completed trial's mean over the folds, its bars one standard "
+                   "error. Green: the trials no other trial beats on both validation accuracy "
+                   "and |gap|. The square is the baseline, the star the confirmed setting. The "
+                   "selection rule compares settings paired on the folds, which is tighter "
+                   "than these bars."),
     "slice_gap.png": ("optuna.visualization.matplotlib.plot_slice: lambda is the L1 or L2 "
                       "strength on a log axis, each trial shown where it sampled that strength; "
-                      "colour is the trial number, the star the chosen trial."),
+                      "colour is the trial number, the star the confirmed setting."),
     "slice_val_accuracy.png": "The same, for validation accuracy.",
-    "importances.png": "optuna.visualization.matplotlib.plot_param_importances.",
+    "importances.png": ("optuna.visualization.matplotlib.plot_param_importances, over the "
+                        "params every completed trial sampled."),
     "history.png": ("optuna.visualization.matplotlib.plot_optimization_history "
-                    "(objective = val accuracy - gap_weight x |gap|)."),
+                    "(objective = mean over the folds of val accuracy - gap_weight x |gap|; "
+                    "the baseline's trial included)."),
 }
 
 
@@ -77,82 +88,120 @@ def default_dir(study_name: str) -> Path:
     return Path("studies") / "reports" / study_name
 
 
-def _value(key: str, value: Any, tag: str = "td") -> str:
-    """An element that carries its exact value (``data-value``) beside the shown text."""
+def _value(key: str, value: Any, tag: str = "td", text: str | None = None) -> str:
+    """An element that carries its exact value (``data-value``) beside the shown text
+    (``fmt(value)`` unless ``text`` is given)."""
+    shown = fmt(value) if text is None else text
     return (f'<{tag} data-key="{html.escape(key)}" data-value="{html.escape(json.dumps(value))}">'
-            f"{html.escape(fmt(value))}</{tag}>")
+            f"{html.escape(shown)}</{tag}>")
 
 
 def _warning(element_id: str, text: str) -> str:
     return f'<p class="warn" id="{element_id}">Warning: {html.escape(text)}.</p>'
 
 
-def _headline_html(baseline: dict[str, Any], chosen: dict[str, Any], snippet: str,
-                   tolerance_note: str) -> str:
-    rows = ['<tr><th></th><th>baseline</th><th>chosen</th></tr>',
-            f'<tr><td>trial</td><td>-</td>{_value("chosen.trial", chosen["trial"])}</tr>']
-    for k in (*PARAMS, *METRICS):
-        b = baseline["params"][k] if k in PARAMS else baseline[k]
-        c = chosen["params"][k] if k in PARAMS else chosen[k]
-        rows.append(f"<tr><td>{k}</td>{_value('baseline.' + k, b)}"
-                    f"{_value('chosen.' + k, c)}</tr>")
-    cost = costs_accuracy(baseline, chosen)
-    return (f'<p class="big" id="headline-numbers">gap <b>{baseline["gap"]:+.4f} → '
-            f'{chosen["gap"]:+.4f}</b>; validation accuracy {baseline["val_accuracy"]:.4f} → '
-            f'{chosen["val_accuracy"]:.4f}; test accuracy {baseline["test_accuracy"]:.4f} → '
-            f'{chosen["test_accuracy"]:.4f}</p>'
-            + (_warning("costs-accuracy", cost) if cost else "")
-            + f'<p>Chosen: trial {chosen["trial"]}, <span id="chosen-params">'
-            f'{html.escape(describe_params(chosen["params"]))}</span>.</p>'
-            f'<table id="headline-table">{"".join(rows)}</table>'
-            f"<p>{html.escape(tolerance_note)}</p>"
-            f"<h3>Keras snippet</h3><pre>{html.escape(snippet)}</pre>")
+#: The two settings' keys in ``data-key``: confirmation's ``settings`` order.
+_KEYS = ("baseline", "setting")
 
 
-def _confirmation_html(confirmation: dict[str, Any] | None, search: float) -> str:
-    if confirmation is None:
-        return "<p>No confirmation yet.</p>"
+def _answer_html(confirmation: dict[str, Any]) -> str:
+    """The answer first: the statement, the verdict, the notes, the paired differences."""
+    other = confirmation["settings"][1]
+    notes = confirmation["notes"]
+    notes_html = ('<p class="warn"><b>Read the confirmed figures with care:</b></p>'
+                  '<ul class="notes warn" id="notes">'
+                  + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+                  if notes else '<p id="notes">No seed collapsed to the majority class and no '
+                                "setting's seeds disagree widely.</p>")
+    rows = []
+    for k, label in DIFFERENCES:
+        d = confirmation["difference"][k]
+        cells = "".join(_value(f"difference.{k}.{part}", d[part], text=f"{d[part]:+.4f}")
+                        for part in ("mean", "low", "high"))
+        rows.append(f"<tr><td>{html.escape(label)}</td>{cells}"
+                    f"<td>{html.escape(significant(d))}</td></tr>")
+    level = confirmation["difference"]["test_accuracy"].get("confidence", 0.95)
+    return (f'<p class="big" id="statement">{html.escape(confirm.statement(confirmation))}</p>'
+            f'<p class="verdict"><b>Verdict:</b> <span id="confirmation-verdict" data-verdict='
+            f'"{html.escape(confirmation["verdict"])}">{html.escape(verdict_line(confirmation))}'
+            f"</span></p>"
+            f'<p>Use: <b id="answer-params">{html.escape(describe_params(confirmation["params"]))}'
+            f"</b>. Confirmed against no regularization: {html.escape(other['label'])}, "
+            f"{html.escape(confirmed_role(confirmation))}: "
+            f'<span id="chosen-params">{html.escape(describe_params(other["params"]))}</span>.</p>'
+            + notes_html
+            + f"<h3>Paired differences, {html.escape(other['label'])} minus the baseline</h3>"
+            f"<p>Over the {len(confirmation['seeds'])} confirmation seeds, the same for both "
+            f"settings; {level:.0%} intervals (Student's t). Gap is train minus test accuracy, "
+            f"dropout off.</p>"
+            f'<table id="differences"><tr><th>figure</th><th>mean difference</th>'
+            f"<th>{level:.0%} low</th><th>{level:.0%} high</th><th></th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _confirmation_html(snap: Snapshot, confirmation: dict[str, Any]) -> str:
+    """Each setting retrained on train+validation with the confirmation seeds, tested once."""
     short = [k.removesuffix("_accuracy") for k in confirm.FIGURES]
+    answer = confirmation["answer_trial"]
     rows, runs = [], []
-    for s in confirmation["settings"]:
-        cls = ' class="best"' if s["trial"] == confirmation["best"] else ""
-        key = f"confirm.{s['label'].replace(' ', '_')}"
-        cells = "".join(f"<td>{_value(f'{key}.mean.{k}', s['mean'][k], 'span')} ± "
-                        f"{_value(f'{key}.std.{k}', s['std'][k], 'span')}</td>"
+    for key, s in zip(_KEYS, confirmation["settings"]):
+        cls = ' class="answer"' if s["trial"] == answer else ""
+        cells = "".join(f"<td>{_value(f'confirm.{key}.mean.{k}', s['mean'][k], 'span')} ± "
+                        f"{_value(f'confirm.{key}.std.{k}', s['std'][k], 'span')}</td>"
                         for k in confirm.FIGURES)
         rows.append(f"<tr{cls}><td>{html.escape(s['label'])}</td>"
                     f'<td class="text">{html.escape(describe_params(s["params"]))}</td>'
-                    f"{cells}</tr>")
+                    f"{_value(f'confirm.{key}.epochs', s['epochs'])}{cells}</tr>")
         for r in s["runs"]:
             runs.append(f"<tr><td>{html.escape(s['label'])}</td><td>{r['seed']}</td>"
-                        + "".join(_value(f"{key}.seed{r['seed']}.{k}", r[k])
+                        + "".join(_value(f"confirm.{key}.seed{r['seed']}.{k}", r[k])
                                   for k in confirm.FIGURES)
-                        + f"<td>{r['epochs']}</td><td>{r['seconds']:.1f}</td></tr>")
-    best = confirm.best_setting(confirmation)
-    flag = "" if confirmation["agrees"] else ' class="warn"'
-    verdict = (f'<span id="confirmation-verdict"{flag}>'
-               f"{html.escape(confirmation_verdict(confirmation))}</span>")
-    timing = (f" Confirmation took {confirmation['seconds']:.0f} s, "
-              f"{confirmation['seconds'] / search:.2f}x the search's {search:.0f} s."
-              if search else "")
-    sel = confirmation["selection"]
-    widths = "".join(f'<col style="width:{w}%">' for w in (10, 30, *[15] * len(short)))
-    return (f"<p>The top {len(confirmation['settings']) - 1} settings by the selection rule and "
-            f"the baseline, each retrained with {len(confirmation['seeds'])} seeds the search "
-            f"never used ({', '.join(map(str, confirmation['seeds']))}), and evaluated on "
-            f"train, validation and test: mean ± sample standard deviation. The same rule "
-            f"applied to the means (tolerance {sel['tolerance']:.4f}, "
-            f"{html.escape(sel['tolerance_source'])}) picks the confirmed best: "
-            f"<b id='confirmed-best'>{html.escape(best['label'])}</b>; {verdict}. "
-            f"On the means against the baseline: "
-            f"{html.escape(against_baseline(confirmation))}.{timing}</p>"
+                        + f"<td>{r['seconds']:.1f}</td></tr>")
+    timing = timing_line(snap, confirmation)
+    widths = "".join(f'<col style="width:{w}%">' for w in (12, 28, 9, *[17] * len(short)))
+    return (f"<p>The baseline and {html.escape(confirmation['settings'][1]['label'])} "
+            f"({html.escape(confirmed_role(confirmation))}), each retrained on all of "
+            f"train+validation for the epochs its folds' EarlyStopping chose, with "
+            f"{len(confirmation['seeds'])} seeds the search never used "
+            f"({', '.join(map(str, confirmation['seeds']))}), and tested once on the test "
+            f"split: mean ± sample standard deviation over the seeds. The highlighted row is "
+            f"the answer.</p>"
             f'<table id="confirmation-table" class="fit"><colgroup>{widths}</colgroup>'
-            f'<tr><th>setting</th><th class="text">params</th>'
+            f'<tr><th>setting</th><th class="text">params</th><th>epochs</th>'
             + "".join(f"<th>{k}</th>" for k in short)
             + f'</tr>{"".join(rows)}</table>'
             f"<details><summary>every run</summary><table><tr><th>setting</th><th>seed</th>"
             + "".join(f"<th>{k}</th>" for k in short)
-            + f"<th>epochs</th><th>seconds</th></tr>{''.join(runs)}</table></details>")
+            + f"<th>seconds</th></tr>{''.join(runs)}</table></details>"
+            + (f'<p id="timing">{html.escape(timing)}.</p>' if timing else ""))
+
+
+def _search_html(snap: Snapshot) -> str:
+    """The baseline and the confirmed setting side by side: fold figures, confirmed figures."""
+    entries = settings(snap)
+    head = "".join(f"<th>{html.escape(e['label'])}</th>" for e in entries)
+    rows = ["<tr><td>trial</td>"
+            + "".join(_value(f"cv.{key}.trial", e["trial"]) for key, e in zip(_KEYS, entries))
+            + "</tr>"]
+    rows += [f"<tr><td>{k}</td>"
+             + "".join(_value(f"cv.{key}.{k}", e["params"][k]) for key, e in zip(_KEYS, entries))
+             + "</tr>" for k in PARAMS]
+    for label, k in ROWS:
+        cells = []
+        for key, e in zip(_KEYS, entries):
+            se = e.get(f"{k}_se")
+            cells.append(f"<td>{_value(f'cv.{key}.{k}', e.get(k), 'span')}"
+                         + (f" ± {_value(f'cv.{key}.{k}_se', se, 'span')}"
+                            if se is not None else "") + "</td>")
+        rows.append(f"<tr><td>{html.escape(label)}</td>{''.join(cells)}</tr>")
+    ev = snap.spec.evaluation
+    return (f"<p>The search scored every trial on {ev.folds}-fold cross-validation"
+            + (f" x {ev.repeats}" if ev.repeats > 1 else "")
+            + " of train+validation (the test split unread): cv figures are the mean ± "
+            "standard error over the folds; test figures are the confirmation's means.</p>"
+            f'<table id="settings-table"><tr><th></th>{head}</tr>{"".join(rows)}</table>'
+            f'<p id="selection-rule">{html.escape(selection_line(snap))}.</p>'
+            f'<p id="counts">{html.escape(counts_line(snap))}.</p>')
 
 
 def _figure_html(out_dir: Path, name: str, problem: str | None, caption: str) -> str:
@@ -160,47 +209,56 @@ def _figure_html(out_dir: Path, name: str, problem: str | None, caption: str) ->
         return f"<p>{html.escape(FIGURES[name])}: not drawn ({html.escape(problem)}).</p>"
     data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
     return (f'<figure id="fig-{name.removesuffix(".png")}"><img alt="{html.escape(FIGURES[name])}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{caption} '
+            f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)} '
             f'(<a href="{name}">{name}</a>)</figcaption></figure>')
 
 
 def trials_table(snap: Snapshot) -> str:
-    """Every trial as a sortable HTML table (pandas), durations in seconds."""
+    """Every trial as a sortable HTML table (pandas), durations in seconds; each fold's
+    validation accuracy in one cell."""
     frame = snap.frame.copy()
     if "duration" in frame.columns:
         frame["seconds"] = frame.pop("duration").dt.total_seconds().round(1)
+    if "folds" in frame.columns:
+        frame["val_accuracy per fold"] = [
+            " / ".join(fmt(float(f["val_accuracy"])) for f in folds)
+            if isinstance(folds, list) else "" for folds in frame.pop("folds")]
     return frame.to_html(index=False, na_rep="", border=0, table_id="trials",
                          classes="sortable", float_format=fmt)
 
 
-def render_html(snap: Snapshot, baseline: dict[str, Any], chosen: dict[str, Any],
-                confirmation: dict[str, Any] | None, snippet: str, out_dir: Path,
+def render_html(snap: Snapshot, confirmation: dict[str, Any], snippet: str, out_dir: Path,
                 figures: Mapping[str, str | None]) -> str:
-    """The whole report page, self-contained."""
+    """The whole report page, self-contained: the confirmed answer first."""
     c, sizes, spec = snap.counts, snap.sizes, snap.spec
-    sel = chosen["selection"]
-    tolerance_note = (f"Selection rule: {sel['rule']}; tolerance {sel['tolerance']:.4f} "
-                      f"({sel['tolerance_source']}), {sel['candidates']} candidates. Test "
-                      "accuracy comes from a fresh run of each setting after the search.")
-    n_sample = min(spec.training.train_eval_samples, sizes.get("train", math.inf))
+    fold_train = sizes.get("fold_train", sizes.get("train", math.inf))
+    n_sample = min(spec.training.train_eval_samples, fold_train)
+    label = setting_label(snap)
     captions = {**_CAPTIONS, "curves.png": (
-        f"Train accuracy is measured with dropout off, every epoch, on a fixed sample of "
-        f"{n_sample} training examples (training.train_eval_samples = "
-        f"{spec.training.train_eval_samples}; the train split has {sizes.get('train', '?')}), so "
-        "it compares with validation accuracy. The training loss is Keras' own: dropout on, "
-        "penalty included, averaged over the epoch.")}
+        f"The first fold's curves of the baseline and the {label} setting. Train accuracy is "
+        f"measured with dropout off, every epoch, on a fixed sample of {n_sample} of the "
+        f"fold's training examples (training.train_eval_samples = "
+        f"{spec.training.train_eval_samples}; the fold trains on {fold_train}), so it compares "
+        "with validation accuracy. The training loss is Keras' own: dropout on, penalty "
+        "included, averaged over the epoch.")}
 
     def shown(*names: str) -> str:
         return "".join(_figure_html(out_dir, n, figures[n], captions[n]) for n in names)
 
+    answer = describe_params(confirmation["params"])
     sections = [
-        ("headline", "Headline", _headline_html(baseline, chosen, snippet, tolerance_note)),
-        ("confirmation", "Confirmation", _confirmation_html(confirmation, search_seconds(snap))),
+        ("headline", "Answer", _answer_html(confirmation)),
+        ("confirmation", "Confirmation on the test split", _confirmation_html(snap, confirmation)),
+        ("search", "The search, on the cross-validation folds", _search_html(snap)),
         ("curves", "Learning curves", shown("curves.png")),
         ("trade-off", "Gap vs validation accuracy",
          shown("pareto.png", "slice_gap.png", "slice_val_accuracy.png")),
         ("optuna", "Importances and history", shown("importances.png", "history.png")),
-        ("all-trials", "All trials", "<p>Click a column header to sort.</p>"
+        ("snippet", "Keras snippet",
+         f"<p>The answer, {html.escape(answer)}, as Keras code:</p>"
+         f"<pre>{html.escape(snippet)}</pre>"),
+        ("all-trials", "All trials", "<p>Click a column header to sort. The baseline's trial "
+                                     "has role baseline and no params.</p>"
                                      f'<div class="wide">{trials_table(snap)}</div>'),
     ]
     body = "".join(f'<section id="{sid}"><h2>{title}</h2>{content}</section>'
@@ -214,11 +272,10 @@ def render_html(snap: Snapshot, baseline: dict[str, Any], chosen: dict[str, Any]
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f"<title>regsearch report: {name}</title><style>{_STYLE}</style></head><body>"
             f'<h1>Study <span id="study-name">{name}</span></h1>'
-            f'<p class="meta"><span id="trial-count">{c["trials"]}</span> trials '
-            f"({c['complete']} completed, {c['pruned']} pruned, {c['failed']} failed; "
-            f"{c['epochs']} epochs), backend {html.escape(snap.backend)}, "
+            f'<p class="meta"><span id="trial-count">{c["trials"]}</span> trials and the '
+            f"baseline, backend {html.escape(snap.backend)}, "
             f"data {html.escape(spec.data.dataset)} ("
-            f"{', '.join(f'{k} {v}' for k, v in sizes.items())}); "
+            f"{html.escape(', '.join(f'{k} {v}' for k, v in sizes.items()))}); "
             f"generated {generated}.{scaled}</p>{body}<script>{_SORT_JS}</script></body></html>\n")
 
 
