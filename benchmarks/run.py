@@ -25,9 +25,14 @@ FULL = [
     ["backends.py"],
     ["workers.py"],
     ["startup.py"],
-    ["search.py"],
     ["batchnorm.py", "--full-digits"],
     ["tabular.py"],
+    ["convergence.py"],
+    ["racing.py"],
+    # Recommendation quality (issue 14), one part per problem; each keeps its own results.
+    *[["recommendation.py", "--problem", name] for name in
+      ("wine", "breast-cancer", "default", "mnist-lecture", "mnist-wide")],
+    ["recommendation.py", "--report"],
 ]
 QUICK = [
     ["overhead.py", "--data", "digits", "--repeats", "1", "--epochs", "2"],
@@ -37,9 +42,11 @@ QUICK = [
     ["backends.py", "--trials", "5", "--epochs", "3"],
     ["workers.py", "--trials", "3", "--skip-requeue"],
     ["startup.py", "--repeats", "2"],
-    ["search.py", "--seeds", "1", "--trials", "4", "--epochs", "2", "--data", "digits"],
     ["batchnorm.py", "--quick"],
     ["tabular.py", "--quick"],
+    ["convergence.py", "--quick"],
+    ["racing.py", "--quick"],
+    ["recommendation.py", "--quick"],
 ]
 
 
