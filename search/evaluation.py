@@ -24,7 +24,7 @@ from typing import Any
 from .data import Splits
 from .folds import fold_seed
 from .spec import TrainingSpec
-from .trainer import Report, Trainer, TrainResult
+from .trainer import Report, Trainer, TrainResult, interruptible
 
 #: The per-fold figures averaged into a trial's figures; each gets a standard error too.
 FIGURES = ("train_accuracy", "val_accuracy", "gap", "score")
@@ -105,6 +105,11 @@ class Evaluator:
                  race: Race | None = None, training: TrainingSpec | None = None) -> FoldedResult:
         """Train ``params`` on each fold in turn (fold ``i`` with ``folds.fold_seed``) and
         collect the figures; stop early when ``report`` or ``race`` says so."""
+        with interruptible():
+            return self._evaluate(params, report, race, training)
+
+    def _evaluate(self, params: dict[str, Any], report: Report | None, race: Race | None,
+                  training: TrainingSpec | None) -> FoldedResult:
         result = FoldedResult(params={}, folds=[], planned=len(self.folds))
         for i, fold in enumerate(self.folds):
             def fold_report(epoch: int, value: float, i: int = i) -> bool:

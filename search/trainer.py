@@ -163,6 +163,7 @@ class _Interrupt:
     def __init__(self) -> None:
         self.requested = False
         self.previous: Any = None
+        self.depth = 0
 
     def _handler(self, signum: int, frame: Any) -> None:
         self.requested = True
@@ -177,6 +178,9 @@ class _Interrupt:
         import signal
         import threading
 
+        self.depth += 1
+        if self.depth > 1:  # nested (a fit inside an evaluation): the outer one holds SIGINT
+            return
         self.requested = False
         self.previous = None
         if threading.current_thread() is threading.main_thread() and \
@@ -186,14 +190,23 @@ class _Interrupt:
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
         import signal
 
-        if self.previous is not None:
+        self.depth -= 1
+        if self.depth == 0 and self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
         pending, self.requested = self.requested, False
         if exc_type is None and pending:  # an interrupt swallowed during fit still counts
             raise KeyboardInterrupt
 
 
 _interrupt = _Interrupt()
+
+
+def interruptible() -> _Interrupt:
+    """The Ctrl-C guard (``_Interrupt``) for a span longer than one ``fit``: an evaluation over
+    folds holds it from the first fold to the last, so an interrupt that lands between two
+    folds is not lost either. Nests: the fits inside it use the same guard."""
+    return _interrupt
 
 
 class Trainer:
