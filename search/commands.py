@@ -128,8 +128,6 @@ def _sizes(folds, refit) -> dict[str, int]:
 def _ensure_baseline(study, evaluator) -> float:
     """The baseline's mean validation accuracy over the folds, evaluating it once per study
     (``study.add_baseline``)."""
-    import numpy as np
-
     from .errors import TrialFailure
     from .guard import floor_for
     from .study import add_baseline, baseline_trial
@@ -142,8 +140,7 @@ def _ensure_baseline(study, evaluator) -> float:
             raise RegsearchError(f"the unregularized baseline could not be trained ({exc}): "
                                  "the [training] settings do not work even without "
                                  "regularization") from None
-        add_baseline(study, result, floor_for(np.concatenate([f.y_val for f in
-                                                              evaluator.folds])))
+        add_baseline(study, result, floor_for(evaluator.validated_labels))
         trial = baseline_trial(study)
     return float(trial.user_attrs["val_accuracy"])
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .data import Splits
 from .folds import fold_seed
 from .spec import TrainingSpec
@@ -94,6 +96,12 @@ class Evaluator:
         self.seed = seed
         # Steps are fold * stride + epoch: the stride is the most epochs any fold can run.
         self.stride = max(trainer.training.schedule(len(f.y_train))[0] for f in self.folds)
+
+    @property
+    def validated_labels(self) -> np.ndarray:
+        """The labels of every row the folds validate on (train + validation, each once a
+        repeat): what the majority-class floor of a trial's mean accuracy is taken over."""
+        return np.concatenate([f.y_val for f in self.folds])
 
     def __enter__(self) -> Evaluator:
         return self

@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from .errors import RegsearchError
 from .guard import LearningGuard, learns_nothing
-from .objective import BASELINE_ROLE, Selection, is_baseline, select
+from .objective import BASELINE_ROLE, Selection, select
 from .space import Float, Param
 from .spec import StudySpec, spec_from_dict
 
@@ -196,13 +196,6 @@ class Snapshot:
     def scaling(self) -> dict[str, Any] | None:
         """The fitted feature scaling the study recorded (``Scaling.to_dict``)."""
         return self.attrs.get("data_scaling")
-
-    @property
-    def baseline(self) -> dict[str, Any] | None:
-        """The unregularized baseline's trial record (``add_baseline``), if it completed."""
-        done = self.completed
-        rows = [r for r in done.to_dict("records") if is_baseline(r)] if not done.empty else []
-        return rows[0] if rows else None
 
     @property
     def confirmation(self) -> dict[str, Any] | None:

@@ -33,7 +33,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import optuna
 
 from ..errors import RegsearchError
@@ -195,7 +194,7 @@ def run(study: optuna.Study, spec: StudySpec, evaluator: Evaluator, *,
 
     max_epochs = spec.keras_tuner.max_epochs or spec.training.max_epochs
     space = spec.space
-    floor = floor_for(np.concatenate([f.y_val for f in evaluator.folds]))
+    floor = floor_for(evaluator.validated_labels)
 
     class SharedTrainerTuner(kt.Tuner):
         """A Keras Tuner whose trials are trained by regsearch's trainer."""

@@ -15,7 +15,6 @@ from typing import Any
 
 import optuna
 
-import numpy as np
 from optuna.trial import TrialState
 
 from ..errors import RegsearchError, TrialFailure
@@ -145,7 +144,7 @@ def make_objective(spec: StudySpec,
                    evaluator: Evaluator) -> Callable[[optuna.trial.Trial], float]:
     """The objective: sample, evaluate over the folds (``objective.evaluator_for``) with
     per-epoch pruning and racing, record; prune with the reason, or return the mean score."""
-    floor = floor_for(np.concatenate([f.y_val for f in evaluator.folds]))
+    floor = floor_for(evaluator.validated_labels)
 
     def objective(trial: optuna.trial.Trial) -> float:
         trial.set_user_attr("worker", WORKER)
