@@ -22,7 +22,7 @@ recommendation is significantly worse than the baseline on test (overtuning).
 Each problem is a part that keeps its own results (``benchmarks/results/recommendation/``);
 ``--report`` assembles ``benchmarks/results/recommendation.md`` from the parts present.
 
-    .venv/bin/python benchmarks/recommendation.py --problem wine [--seeds 0 1 2] [--trials 12]
+    .venv/bin/python benchmarks/recommendation.py --problem wine [--seeds 0 1 2] [--trials 6] [--threads 1]
     .venv/bin/python benchmarks/recommendation.py --report
 """
 
@@ -223,17 +223,22 @@ def confirm(spec, refit, recommendations: dict[str, dict[str, Any]],
     return out
 
 
-def run_problem(name: str, seeds: list[int], trials: int) -> Path:
+def run_problem(name: str, seeds: list[int], trials: int, threads: int | None = None) -> Path:
+    """Run ``name`` for each search seed; the part's file is rewritten after every seed (rows
+    of seeds run before are kept), so an interrupted part keeps what it finished."""
     from search.data import load_splits
     from search.folds import study_data
     from search.spec import load_spec
     from search.trainer import configure_tensorflow
 
-    configure_tensorflow()
+    configure_tensorflow(threads)
     folder = WORK / "recommendation" / name
     folder.mkdir(parents=True, exist_ok=True)
     sections = problems(WORK / "recommendation")[name]
-    rows = []
+    PARTS.mkdir(parents=True, exist_ok=True)
+    target = PARTS / f"{name}.json"
+    kept = json.loads(target.read_text())["rows"] if target.exists() else []
+    rows = [r for r in kept if r["seed"] not in seeds]
     for seed in seeds:
         started = time.time()
         spec_path = write_spec(folder, name, sections, seed, trials)
@@ -248,11 +253,11 @@ def run_problem(name: str, seeds: list[int], trials: int) -> Path:
         confirmed = confirm(spec, refit, recs, recs["regsearch"]["baseline_epochs"])
         rows.append({"seed": seed, "recommendations": recs, "confirmed": confirmed,
                      "seconds": time.time() - started})
+        rows.sort(key=lambda r: r["seed"])
+        target.write_text(json.dumps({"problem": name, "trials": trials, "rows": rows},
+                                     indent=1))
         print(f"{name} seed {seed}: " + ", ".join(
             f"{k} {confirmed[k]['diff']:+.4f}" for k in STRATEGIES), flush=True)
-    PARTS.mkdir(parents=True, exist_ok=True)
-    target = PARTS / f"{name}.json"
-    target.write_text(json.dumps({"problem": name, "trials": trials, "rows": rows}, indent=1))
     return target
 
 
@@ -299,7 +304,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problem", help="one problem to run (a part)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--threads", type=int, help="TensorFlow threads (two parts side by "
+                        "side on two cores: 1 each)")
     parser.add_argument("--report", action="store_true", help="assemble the parts' table")
     parser.add_argument("--quick", action="store_true", help="wine, one seed, 3 trials")
     args = parser.parse_args()
@@ -308,7 +315,7 @@ def main() -> None:
         report()
         return
     if args.problem:
-        run_problem(args.problem, args.seeds, args.trials)
+        run_problem(args.problem, args.seeds, args.trials, args.threads)
     if args.report or not args.problem:
         report()
 
