@@ -6,9 +6,11 @@ Nothing heavy is imported at module level, so ``regsearch --help`` never loads T
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import os
 import shutil
+import socket
 import sys
 
 EXIT_ERROR = 1
@@ -37,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-no-learning", action="store_true",
                      help="search even when the unregularized baseline is within noise of "
                           "always answering the most common class (normally the run stops)")
+    run.add_argument("--restart", action="store_true",
+                     help="delete the stored study of this name, trials and all, and start "
+                          "afresh (needed when the spec changes what a trial means)")
 
     work = sub.add_parser("worker", help="join an existing study and run its trials",
                           description="Join a study that `regsearch run` created (on this or "
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run_study(spec_path=args.spec, trials=args.trials, backend=args.backend,
                       workers=args.workers, progress=not args.no_progress,
-                      allow_no_learning=args.allow_no_learning)
+                      allow_no_learning=args.allow_no_learning, restart=args.restart)
         elif args.command == "worker":
             from .commands import run_worker
 
@@ -135,20 +140,55 @@ def main(argv: list[str] | None = None) -> int:
     except RegsearchError as exc:
         print(f"regsearch: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:  # a file that cannot be written or read: a full disk, permissions
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"regsearch: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except _storage_errors() as exc:  # the database failed under a command: say which and why
+        print(f"regsearch: error: {_storage_failure(exc, args)}", file=sys.stderr)
+        return EXIT_ERROR
     return 0
 
 
-def dashboard(study: str, storage: str | None, host: str, port: int) -> int:
-    """Replace this process with optuna-dashboard on the study's storage and its artifacts."""
+def _storage_errors() -> tuple[type[Exception], ...]:
+    """SQLAlchemy's and Optuna's storage errors, from the modules already loaded: an error of a
+    module never imported cannot have been raised, and ``--help`` must not import them."""
+    loaded = ((sys.modules.get("sqlalchemy.exc"), "SQLAlchemyError"),
+              (sys.modules.get("optuna.exceptions"), "StorageInternalError"))
+    return tuple(getattr(module, name) for module, name in loaded if module is not None)
+
+
+def _storage_failure(exc: Exception, args: argparse.Namespace) -> str:
+    """One line for a storage error: the storage URL (password masked) and the database's own
+    reason (Optuna wraps SQLAlchemy's error, which wraps the driver's)."""
     from .commands import resolve_study
     from .errors import RegsearchError
-    from .storage import artifact_dir
+    from .spec import load_spec
+    from .storage import display_url
 
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    cause = getattr(cause, "orig", None) or cause
+    lines = str(cause).strip().splitlines()
+    reason = f"{lines[0] if lines else type(cause).__name__} ({type(cause).__name__})"
     try:
-        _, url = resolve_study(study, storage)
-    except RegsearchError as exc:
-        print(f"regsearch: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        url = (load_spec(args.spec).storage if args.command == "run"
+               else resolve_study(args.study, args.storage)[1])
+    except RegsearchError:
+        return f"the study's storage failed: {reason}"
+    return f"storage {display_url(url)!r} failed: {reason}"
+
+
+def dashboard(study: str, storage: str | None, host: str, port: int) -> int:
+    """Replace this process with optuna-dashboard on the study's storage and its artifacts.
+
+    The study must exist (nothing is created for a mistyped name or path), and ``host:port``
+    must be free to listen on: optuna-dashboard would say "Listening on ..." and then die."""
+    from .commands import resolve_study
+    from .storage import artifact_dir, load_study
+
+    name, url = resolve_study(study, storage)
+    load_study(name, url)
+    _check_address(host, port)
     if not _is_loopback(host):
         print(f"regsearch: warning: binding the dashboard to {host}: anyone who can reach this "
               "machine can read and edit the studies", file=sys.stderr)
@@ -160,6 +200,36 @@ def dashboard(study: str, storage: str | None, host: str, port: int) -> int:
     os.execv(exe, [exe, url, "--host", host, "--port", str(port),
                    "--artifact-dir", str(artifacts)])
     return 0  # not reached
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind a socket to ``host:port`` as optuna-dashboard's server will (IPv4, address reuse on),
+    then close it; raise ``RegsearchError`` saying whether the host or the port is wrong."""
+    from .errors import RegsearchError
+
+    if not 0 < port < 65536:
+        raise RegsearchError(f"--port {port}: must be in 1-65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise RegsearchError(f"--host {host!r}: cannot resolve it to an IPv4 address "
+                             f"({exc.strerror}); give a name or address of this machine, e.g. "
+                             "127.0.0.1, or 0.0.0.0 for all its addresses") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise RegsearchError(f"--port {port}: the port is in use on {host} "
+                                     f"({exc.strerror}); stop what listens there or choose "
+                                     "another --port") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise RegsearchError(f"--host {host!r}: not an address of this machine "
+                                     f"({exc.strerror}); give one of its addresses, e.g. "
+                                     "127.0.0.1, or 0.0.0.0 for all of them") from None
+            raise RegsearchError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
 
 
 def _is_loopback(host: str) -> bool:

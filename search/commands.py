@@ -7,12 +7,14 @@ call the commands in-process.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import RegsearchError
-from .spec import BACKENDS, DEFAULT_STORAGE, StudySpec, load_spec
+from .spec import (BACKENDS, DEFAULT_STORAGE, StudySpec, load_spec, name_problem,
+                   study_file)
 
 
 class Interrupted(RegsearchError):
@@ -27,18 +29,24 @@ def study_name(spec: StudySpec, backend: str | None = None) -> str:
 
 def resolve_study(study: str, storage: str | None,
                   backend: str | None = None) -> tuple[str, str]:
-    """A study named by its spec file (``studies/default.toml``) or by name plus storage."""
+    """A study named by its spec file (``studies/default.toml``) or by name plus storage; a
+    name keeps the rule a spec's ``[study] name`` keeps (``spec.name_problem``)."""
     if study.endswith(".toml"):
         spec = load_spec(study)
         return study_name(spec, backend), storage or spec.storage
+    problem = name_problem(study)
+    if problem is not None:
+        raise RegsearchError(f"study name {study!r}: {problem}; or give a spec file ending "
+                             "in .toml")
     return study, storage or DEFAULT_STORAGE
 
 
 def run_study(*, spec_path: str, trials: int | None = None, backend: str | None = None,
               workers: int = 1, progress: bool = True, allow_no_learning: bool = False,
-              out: TextIO | None = None) -> dict[str, Any]:
+              restart: bool = False, out: TextIO | None = None) -> dict[str, Any]:
     """``regsearch run``: run or continue a study with ``workers`` processes, then print and
-    return its summary.
+    return its summary. A stored study continues only under a spec that keeps what its trials
+    mean (``study.spec_changes``); ``restart`` deletes it first and starts afresh.
 
     When the baseline does not beat the majority class by more than noise (``search/guard.py``)
     the run stops before any trial, unless ``allow_no_learning``; a study that has no trial yet
@@ -76,7 +84,10 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     folds, refit = study_data(spec)  # bad data fails before the storage is touched
     configure_tensorflow()
     with evaluator_for(spec, folds) as evaluator:  # one compiled model for the whole run
-        study = _open_backend_study(spec, evaluator.stride)
+        study = _open_backend_study(spec, evaluator.stride, restart=restart)
+        if restart:
+            print(f"--restart: study {study.study_name} starts afresh under this spec; "
+                  "whatever was stored under its name is deleted", file=out)
         study.set_user_attr("data_sizes", _sizes(folds, refit))
         study.set_user_attr("data_shape", [refit.n_features, refit.n_classes])
         study.set_user_attr("data_scaling", refit.scaling.to_dict())
@@ -101,10 +112,8 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
                 fill(study, spec, evaluator, url=spec.storage, extra_trials=trials,
                      workers=workers, progress=progress, out=out)
         except KeyboardInterrupt:
-            fate = ("Keras Tuner will run the unfinished trial again"
-                    if spec.backend == "keras-tuner"
-                    else "the running trial was recorded as FAILED")
-            print(f"\ninterrupted: {fate}; run the same command again to continue", file=out)
+            print(f"\ninterrupted: {_interrupted_fate(study, spec.backend)}; run the same "
+                  "command again to continue", file=out)
             print(_summary(Snapshot(study)), file=out)
             raise Interrupted("interrupted by the user") from None
         snap = Snapshot(study)
@@ -117,6 +126,22 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     print(text, file=out)
     return {"study": study.study_name, "confirmation": snap.confirmation,
             "selection": snap.selection.describe() if snap.selection else None}
+
+
+def _interrupted_fate(study, backend: str) -> str:
+    """What became of the trials a Ctrl-C stopped: queued to run again first, costing no slot
+    of the budget (``study.requeue_interrupted``; Keras Tuner reruns its unfinished trial)."""
+    if backend == "keras-tuner":
+        return "Keras Tuner will run the unfinished trial again"
+    from optuna.trial import TrialState
+
+    from .study import counted_trials
+
+    queued = [t for t in counted_trials(study) if t.state == TrialState.WAITING]
+    if not queued:
+        return "no trial was running"
+    return (f"{len(queued)} unfinished trial(s) queued to run again first, costing no slot of "
+            "the budget")
 
 
 def _sizes(folds, refit) -> dict[str, int]:
@@ -180,26 +205,37 @@ def run_worker(*, study: str, storage: str | None = None, trials: int | None = N
         if value is not None and value <= 0:
             raise RegsearchError(f"{flag} must be a positive integer, got {value}")
     name, url = resolve_study(study, storage)
+    from .storage import load_study
+
+    load_study(name, url)  # the study must exist: say so before TensorFlow takes seconds to load
     from .workers import work
 
     try:
         return work(name=name, url=url, trials=trials, threads=threads, progress=progress,
                     out=out)
     except KeyboardInterrupt:
-        print("\ninterrupted: the running trial was recorded as FAILED", file=out or sys.stdout)
+        print("\ninterrupted: the running trial is queued to run again first; start the worker "
+              "again to continue", file=out or sys.stdout)
         raise Interrupted("interrupted by the user") from None
 
 
-def _open_backend_study(spec: StudySpec, stride: int):
+def _open_backend_study(spec: StudySpec, stride: int, *, restart: bool = False):
     """Optuna's study gets the backend's sampler and pruner (``stride``: the evaluator's steps
-    per fold); Keras Tuner's needs neither."""
+    per fold); Keras Tuner's needs neither. ``restart`` deletes the stored study first, and
+    Keras Tuner's project of it, which would otherwise reload its old trials."""
     if spec.backend == "optuna":
         from .backends import optuna_backend
 
-        return optuna_backend.open_study(spec, stride=stride, name=study_name(spec))
+        return optuna_backend.open_study(spec, stride=stride, name=study_name(spec),
+                                         restart=restart)
+    from .backends.keras_tuner_backend import work_dir
     from .study import open_study
 
-    return open_study(spec, name=study_name(spec), backend=spec.backend)
+    study = open_study(spec, name=study_name(spec), backend=spec.backend, restart=restart)
+    project = work_dir(spec) / study.study_name
+    if restart and project.exists():
+        shutil.rmtree(project)
+    return study
 
 
 def _summary(snap) -> str:
@@ -258,6 +294,10 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
         fmt = Path(output).suffix.lstrip(".") if output and Path(output).suffix else "json"
     if fmt not in FORMATS:
         raise RegsearchError(f"--format: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    name, _ = resolve_study(study, storage, backend)  # a bad default target fails before work
+    target = output or study_file("studies/exports", f"{name}.{fmt}", study=name)
+    if Path(target).is_dir():  # before a confirmation may train for minutes
+        raise RegsearchError(f"cannot write {target}: it is a folder; give a file path")
     snap, confirmation = load_results(study=study, storage=storage, backend=backend, out=out)
     warning = snap.warning
     if warning and not force:
@@ -267,7 +307,6 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
     snippet = study_snippet(snap, confirmation["params"])
     document = build_export(snap, confirmation, snippet, warning=warning)
     text = dumps(document, fmt)
-    target = output or f"studies/exports/{snap.name}.{fmt}"
     write_atomic(target, text)
     if warning:
         print(f"WARNING: {warning}", file=out)
@@ -299,13 +338,13 @@ def report_study(*, study: str, storage: str | None = None, backend: str | None 
     from . import report
     from .storage import artifact_dir
 
+    name, url = resolve_study(study, storage, backend)
+    out_dir = Path(output) if output else report.default_dir(name)  # checked before any work
     snap, confirmation = load_results(study=study, storage=storage, backend=backend, out=out)
-    out_dir = Path(output) if output else report.default_dir(snap.name)
     figures = report.write_figures(snap, out_dir)
     snippet = study_snippet(snap, confirmation["params"])
     page = report.render_html(snap, confirmation, snippet, out_dir, figures)
     target = report.write_report(out_dir, page)
-    _, url = resolve_study(study, storage, backend)
     published = report.publish_to_dashboard(snap, confirmation, out_dir, figures,
                                             artifact_dir(url))
     text = report.terminal_summary(snap, confirmation, target, figures, published)

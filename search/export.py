@@ -79,19 +79,34 @@ def dumps(document: dict[str, Any], fmt: str) -> str:
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` so that a crash leaves either the old file or the whole new one."""
+    """Write ``text`` so that a crash leaves either the old file or the whole new one.
+
+    A path that cannot be written (a folder, a read-only place, a full disk) raises
+    ``RegsearchError`` naming it, and leaves any old file as it was and no temporary file.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise RegsearchError(f"cannot write {path}: it is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RegsearchError(f"cannot write {path}: cannot create the folder {exc.filename} "
+                             f"({exc.strerror})") from None
     umask = os.umask(0)
     os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise RegsearchError(f"cannot write {path}: {exc.strerror or exc}; nothing was "
+                                 "written") from None
         raise

@@ -28,7 +28,8 @@ def study_data(spec: StudySpec) -> tuple[list[Splits], Splits]:
     """A study's data, loaded once: the cross-validation folds the search scores on, and the
     refit splits confirmation trains and tests on."""
     raw, method = load_raw(spec.data, spec.seed)
-    return (fold_splits(raw, method, spec.data.scaling, spec.evaluation, spec.seed),
+    return (fold_splits(raw, method, spec.data.scaling, spec.evaluation, spec.seed,
+                        limit=spec.data.limit),
             refit_splits(raw, method, spec.data.scaling))
 
 
@@ -38,12 +39,13 @@ def pooled(raw: Splits) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fold_splits(raw: Splits, method: str, requested: str, evaluation: EvaluationSpec,
-                seed: int) -> list[Splits]:
+                seed: int, *, limit: int = 0) -> list[Splits]:
     """The folds as ``Splits`` (train part, validation part, empty test part), scaled as fitted
     on each fold's train part; identical for every trial of a study (same rows, same seed).
 
     ``raw`` is unscaled (``data.load_raw``); ``method`` the resolved scaling, ``requested``
-    what the spec asked for.
+    what the spec asked for; ``limit`` the spec's ``data.limit``, named in the message when a
+    class is too small for the folds, as keeping more rows is the other way out.
     """
     from sklearn.model_selection import RepeatedStratifiedKFold
 
@@ -53,12 +55,13 @@ def fold_splits(raw: Splits, method: str, requested: str, evaluation: Evaluation
     k = evaluation.folds
     smallest = int(np.bincount(y, minlength=raw.n_classes).min())
     if smallest < k:
+        more = f", or keep more rows with a larger data.limit (now {limit})" if limit else ""
         raise RegsearchError(
             f"{raw.name}: evaluation.folds = {k} needs at least {k} rows of every class in "
             f"train + validation, the smallest class has {smallest}; use evaluation.folds = "
-            f"{max(smallest, 2)} or fewer" if smallest >= 2 else
+            f"{max(smallest, 2)} or fewer{more}" if smallest >= 2 else
             f"{raw.name}: a class has {smallest} row in train + validation; cross-validation "
-            "needs at least 2 rows of every class (evaluation.folds >= 2)")
+            f"needs at least 2 rows of every class (evaluation.folds >= 2){more}")
     splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=evaluation.repeats,
                                        random_state=seed)
     empty_x, empty_y = x[:0], y[:0]

@@ -14,7 +14,7 @@ from typing import Any
 
 from ._schema import (Field, key, non_negative, one_of, open_unit, positive, read_table,
                       read_toml, table_fields, type_name)
-from .errors import Problem, SpecError
+from .errors import Problem, RegsearchError, SpecError
 from .space import Space, load_space, space_from_dict
 
 DATASETS = ("digits", "npz", "csv", "parquet", "mnist", "fashion_mnist")
@@ -29,9 +29,38 @@ STORAGE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "postgresql+ps
 DEFAULT_STORAGE = "sqlite:///studies/regsearch.db"
 
 
-def _name(v: str) -> str | None:
+def name_problem(v: str) -> str | None:
+    """What is wrong with a study name, or None. One rule for a spec's ``[study] name`` and a
+    name on the command line: a name is also a file name (``studies/exports/<name>.json``,
+    ``studies/reports/<name>/``), so it has no path separator and is never '.' or '..'."""
     return None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) else \
         "must be letters, digits, '_', '.', '-' (starting with a letter or digit)"
+
+
+def study_file(folder: str | Path, name: str, *, study: str) -> Path:
+    """``folder/name``, a file a study writes where no ``-o`` says otherwise (its export, its
+    report folder, the report's figures), refused with ``RegsearchError`` unless ``name`` keeps
+    the name rule and the path, links resolved, stays inside ``folder``."""
+    path = Path(folder) / name
+    why = name_problem(name)
+    if why is not None:
+        why = f"the name {name!r} {why}"
+    elif not path.resolve().is_relative_to(Path(folder).resolve()):
+        why = f"it resolves to {path.resolve()}, outside {folder} (a link)"
+    if why is not None:
+        raise RegsearchError(f"study {study!r}: refusing to write {path}: {why}; a study's "
+                             f"files stay inside their folder ({folder}); -o chooses another")
+    return path
+
+
+#: NumPy, scikit-learn and Keras take seeds below 2**32.
+MAX_SEED = 2**32 - 1
+
+
+def _seed(v: int) -> str | None:
+    if 0 <= v <= MAX_SEED:
+        return None
+    return f"must be in [0, {MAX_SEED}] (NumPy, scikit-learn and Keras take 32-bit seeds)"
 
 
 def _path(v: str | dict) -> str | None:
@@ -165,11 +194,13 @@ class ConfirmSpec:
 class WorkersSpec:
     """How workers share a study (Optuna heartbeats): a worker beats every
     ``heartbeat_interval`` s; a trial whose last beat is older than ``grace_period`` s is marked
-    FAILED by the next worker to look, and re-queued up to ``max_retry`` times."""
+    FAILED by the next worker to look, and re-queued up to ``max_retry`` times. A database
+    server that stops answering is waited for ``reconnect_timeout`` s (``search/reconnect.py``)."""
 
     heartbeat_interval: int = key(int, 5, check=positive)
     grace_period: int = key(int, 20, check=positive)
     max_retry: int = key(int, 2, check=non_negative)
+    reconnect_timeout: int = key(int, 60, check=non_negative)
 
 
 @dataclass(frozen=True)
@@ -222,11 +253,11 @@ class StudySpec:
 # URL) beside fields no file writes (path, space_path), so their schema stays a table here.
 _SECTIONS: dict[str, dict[str, Field]] = {
     "study": {
-        "name": Field((str,), check=_name, help="a string such as 'default'"),
+        "name": Field((str,), check=name_problem, help="a string such as 'default'"),
         "space": Field((str, dict), check=_path, help="a path to a space file, relative to "
                                                       "this spec, or an inline table"),
         "storage": Field((str,), None, check=_storage),
-        "seed": Field((int,), 0, check=non_negative),
+        "seed": Field((int,), 0, check=_seed),
         "backend": Field((str,), "optuna", check=one_of(*BACKENDS)),
     },
     "data": table_fields(DataSpec),
@@ -283,6 +314,13 @@ def spec_from_dict(doc: Any, path: str | Path) -> StudySpec:
                                 f"workers.heartbeat_interval ({workers['heartbeat_interval']} s), "
                                 f"or a live worker's trial looks dead between two heartbeats, "
                                 f"got {workers['grace_period']}"))
+    seed, ev, confirm = v["study"].get("seed"), v["evaluation"], v["confirm"]
+    if seed is not None and {"folds", "repeats"} <= ev.keys() and "seeds" in confirm:
+        derived = ev["folds"] * ev["repeats"] + confirm["seeds"]  # folds.fold_seed, confirm.seeds
+        if seed <= MAX_SEED < seed + derived - 1:
+            problems.append(Problem("study.seed", f"must be at most {MAX_SEED - derived + 1}: "
+                                    f"the {derived} seeds the folds and the confirmation use "
+                                    f"count up from it and must stay <= {MAX_SEED}, got {seed}"))
     space = None
     base = path.parent
     space_ref = v["study"].get("space")

@@ -6,12 +6,18 @@ leaves a trial whose heartbeat goes stale, the next worker to look marks it FAIL
 ``RetryHeartbeatStaleTrialCallback`` re-queues its parameters. SQLite files are switched to WAL
 so readers never block the writer, and a writer waits for the lock instead of failing
 (README-scaling.md says why this holds for workers on one machine). A PostgreSQL server that
-does not answer is reported within ``CONNECT_TIMEOUT`` seconds, not after a hang.
+does not answer is reported within ``CONNECT_TIMEOUT`` seconds, not after a hang. Only
+``regsearch run`` creates a storage; a damaged SQLite file is refused before it is written to.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
 import warnings
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,23 +65,47 @@ def _engine_kwargs(scheme: str) -> dict[str, Any]:
     return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}, "pool_pre_ping": True}
 
 
-def open_storage(url: str, *, workers: WorkersSpec | None = None):
+def open_storage(url: str, *, workers: WorkersSpec | None = None, create: bool = True):
     """An ``optuna.storages.RDBStorage`` for ``url``, with heartbeats when ``workers`` is given.
 
-    A SQLite file's folder is created and the file put in WAL mode. Raises ``RegsearchError``
-    for an unknown scheme, a missing driver or a server that cannot be reached.
+    With ``create`` (``regsearch run``) a SQLite file and its folder are made if missing;
+    without it (the commands that read a study or join one) a missing file is an error, so a
+    mistyped path or name creates nothing. An existing SQLite file is checked before anything
+    writes to it (``_check_sqlite``); the file is put in WAL mode. Raises ``RegsearchError`` for an
+    unknown scheme, a missing driver, a server that cannot be reached, a file that is missing,
+    damaged or not a study database, or a folder that cannot be created.
     """
-    import optuna
-    import sqlalchemy.exc
-
     shown = display_url(url)
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in STORAGE_SCHEMES:
         raise RegsearchError(f"storage {shown!r}: unknown storage scheme {scheme or '(none)'!r}; "
                              f"allowed: {', '.join(STORAGE_SCHEMES)}")
     path = sqlite_path(url)
-    if path:
+    if path is None:
+        return _rdb_storage(url, scheme, workers)
+    if path.is_dir():
+        raise RegsearchError(f"storage {shown!r}: {path} is a folder, not a SQLite file")
+    if not create and not path.exists():
+        raise RegsearchError(f"no storage at {path} (no such file); studies are created by "
+                             "`regsearch run SPEC`")
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RegsearchError(f"cannot create the folder {exc.filename} of storage {shown!r}: "
+                             f"{exc.strerror}") from None
+    with _folder_lock(path.parent):
+        if path.exists():
+            _check_sqlite(path, studies_required=not create)
+        return _rdb_storage(url, scheme, workers)
+
+
+def _rdb_storage(url: str, scheme: str, workers: WorkersSpec | None):
+    """Construct the storage (SQLite: in WAL mode); driver and connection failures become one
+    ``RegsearchError`` line."""
+    import optuna
+    import sqlalchemy.exc
+
+    shown = display_url(url)
     try:
         with warnings.catch_warnings():  # heartbeats are marked experimental; they are the point
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -85,9 +115,15 @@ def open_storage(url: str, *, workers: WorkersSpec | None = None):
                 "heartbeat_stale_trial_callback":
                     optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=workers.max_retry),
             }
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=_engine_kwargs(scheme), **heartbeat)
-        if path:
+            if workers is None or scheme == "sqlite":
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs=_engine_kwargs(scheme), **heartbeat)
+            else:  # a long run on a server survives the server's restart
+                from .reconnect import Reconnecting
+
+                storage = Reconnecting(url, reconnect_timeout=workers.reconnect_timeout,
+                                       engine_kwargs=_engine_kwargs(scheme), **heartbeat)
+        if sqlite_path(url):
             with storage.engine.connect() as connection:  # WAL is stored in the file: once is enough
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     except ImportError:
@@ -108,11 +144,73 @@ def open_storage(url: str, *, workers: WorkersSpec | None = None):
     return storage
 
 
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` while a SQLite storage is checked and opened.
+
+    Optuna's ``RDBStorage`` creates a new file's tables and inserts its schema version outside
+    one transaction, so processes started together on a fresh file raced: one in ten died with
+    ``UNIQUE constraint failed: alembic_version.version_num``. The lock serializes that start-up
+    only (trials are written under SQLite's own locking). The folder is locked rather than a
+    lock file so that nothing is left beside the database.
+    """
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _check_sqlite(path: Path, *, studies_required: bool) -> None:
+    """Refuse an existing SQLite file that is damaged or is not a database, before anything
+    writes to it: SQLite would otherwise write into a malformed file until it reached the
+    damage. ``PRAGMA quick_check`` reads every page through a read-only connection.
+    ``studies_required``: a database without Optuna's tables is refused too (nothing may
+    create them but ``regsearch run``)."""
+    sidecars = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    existed = [p.exists() for p in sidecars]
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                     timeout=SQLITE_BUSY_TIMEOUT)) as db:
+            found = [row[0] for row in db.execute("PRAGMA quick_check")]
+            has_studies = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                     "name = 'studies'").fetchone() is not None
+    except sqlite3.DatabaseError as exc:
+        found, has_studies, code = [str(exc)], False, exc.sqlite_errorcode & 0xFF
+    else:
+        code = sqlite3.SQLITE_OK if found == ["ok"] else sqlite3.SQLITE_CORRUPT
+    if code == sqlite3.SQLITE_OK and (has_studies or not studies_required):
+        return
+    # A read-only connection to a WAL database makes its -wal and -shm files and cannot remove
+    # them: take away the ones this check made, so a refused file is left as it was found.
+    for sidecar, was_there in zip(sidecars, existed):
+        if not was_there:
+            sidecar.unlink(missing_ok=True)
+    reason = found[0].strip().splitlines()[-1]
+    if code == sqlite3.SQLITE_OK:
+        raise RegsearchError(f"{path} holds no studies (a SQLite database without Optuna's "
+                             "tables); studies are created by `regsearch run SPEC`")
+    if code == sqlite3.SQLITE_NOTADB:
+        raise RegsearchError(f"{path} is not a SQLite database ({reason}); the storage must be "
+                             "a study database that `regsearch run` wrote, or a path where no "
+                             "file is yet")
+    if code == sqlite3.SQLITE_CORRUPT:
+        recovered = path.with_name(f"{path.stem}-recovered{path.suffix}")
+        raise RegsearchError(f"the SQLite storage {path} is damaged ({reason}); nothing was "
+                             "written to it. Restore it from a backup, or copy what is readable "
+                             f"into a new file with `sqlite3 {path} .recover | sqlite3 "
+                             f"{recovered}` and use that one, or move it away to start a new "
+                             "study")
+    raise RegsearchError(f"cannot open the SQLite storage {path}: {reason}")
+
+
 def load_study(name: str, url: str, *, workers: WorkersSpec | None = None):
-    """Load an existing study, or say which studies the storage does hold."""
+    """Load an existing study, or say which studies the storage does hold; creates nothing
+    (``open_storage(create=False)``)."""
     import optuna
 
-    storage = open_storage(url, workers=workers)
+    storage = open_storage(url, workers=workers, create=False)
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:

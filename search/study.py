@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import copy
 import functools
+import json
 import os
 import socket
 import warnings
@@ -25,7 +27,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from .errors import RegsearchError
+from .errors import RegsearchError, SpecError
 from .guard import LearningGuard, learns_nothing
 from .objective import BASELINE_ROLE, Selection, select
 from .space import Float, Param
@@ -51,26 +53,96 @@ METRIC_NAME = "score = val_accuracy - gap_weight x |gap|"
 def open_study(spec: StudySpec, *, name: str, backend: str,
                sampler: optuna.samplers.BaseSampler | None = None,
                pruner: optuna.pruners.BasePruner | None = None,
-               storage: Any = None) -> optuna.Study:
-    """Create the study, or load it to continue; records the spec and backend as attributes."""
-    from .storage import open_storage
+               storage: Any = None, restart: bool = False) -> optuna.Study:
+    """Create the study, or load it to continue; records the spec and backend as attributes.
 
-    study = optuna.create_study(
-        study_name=name, storage=storage or open_storage(spec.storage, workers=spec.workers),
-        direction="maximize", sampler=sampler, pruner=pruner, load_if_exists=True)
+    It continues only under a spec that keeps what its trials mean (``spec_changes``);
+    other changes (the budget, the sampler...) replace the stored spec. ``restart`` deletes the
+    stored study first, trials and all, so it starts afresh under this spec.
+    """
+    from .storage import display_url, open_storage
+
+    storage = storage or open_storage(spec.storage, workers=spec.workers)
+    if restart:
+        try:
+            optuna.delete_study(study_name=name, storage=storage)
+        except KeyError:  # not stored yet: nothing to delete
+            pass
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                sampler=sampler, pruner=pruner, load_if_exists=True)
     attrs = study.user_attrs
     if attrs.get("backend", backend) != backend:
         raise RegsearchError(f"study {study.study_name!r} in {spec.storage} was run with backend "
                              f"{attrs['backend']!r}, not {backend!r}; give it another "
                              "study.name")
+    document = spec.to_document()
+    changes = spec_changes(attrs["spec"], document) if "spec" in attrs else []
+    if changes:
+        n = len(study.get_trials(deepcopy=False))
+        raise RegsearchError(
+            f"study {name!r} in {display_url(spec.storage)} cannot continue under this spec: "
+            f"{'; '.join(changes)} would change what its trials mean. Give the spec a new "
+            f"[study] name to start another study, or pass --restart to `regsearch run` to "
+            f"delete this one ({n} stored trial{'' if n == 1 else 's'}) and start afresh")
     if "backend" not in attrs:
         study.set_user_attr("backend", backend)
     if study.metric_names != [METRIC_NAME]:
         with warnings.catch_warnings():  # set_metric_names is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([METRIC_NAME])
-    study.set_user_attr("spec", spec.to_document())
+    study.set_user_attr("spec", document)
     return study
+
+
+#: The keys of ``StudySpec.to_document()`` that say what a trial means (dotted prefixes), and
+#: the keys among them that do not change a trial's result (``spec_changes`` says why).
+MEANING = ("data", "model", "training", "evaluation", "study.space", "study.seed",
+           "search.gap_weight")
+NEUTRAL = ("training.reuse_model", "evaluation.racing")
+
+
+def spec_changes(old_doc: dict[str, Any], new_doc: dict[str, Any]) -> list[str]:
+    """The changes from a study's stored spec document to a new one that change what a trial
+    means, each as ``key: old -> new`` (dotted key, JSON values, ``(none)`` for a key one side
+    lacks); empty when the study may continue under the new spec.
+
+    Trials compare only if each was scored the same way: on the same data, splits and folds
+    (``[data]``, ``[evaluation]``, ``study.seed``), with the same model and training
+    (``[model]``, ``[training]``), over the same space (``study.space``) and by the same
+    objective (``search.gap_weight``); the baseline was scored so too. Everything else changes
+    how the search goes on, not what a trial measures: the budget and failure limit, sampler
+    and pruner settings, racing (it stops a losing trial between folds, as a pruner does),
+    ``training.reuse_model`` (the same computation, ``search/reuse.py``), ``[keras_tuner]``,
+    ``[workers]``, ``[confirm]``, ``[selection]``, the storage and the backend (a study of
+    another backend is another study).
+
+    The stored document is read back as a spec first, so a key an older regsearch did not
+    write counts as its default, as every command reading the study takes it.
+    """
+    try:
+        old_doc = spec_from_dict(old_doc, "<stored spec>").to_document()
+    except SpecError:  # no longer a valid spec: compare what was stored, key by key
+        pass
+    absent, changes = object(), []
+
+    def means(key: str) -> bool:
+        def under(prefixes: tuple[str, ...]) -> bool:
+            return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+        return under(MEANING) and not under(NEUTRAL)
+
+    def shown(value: Any) -> str:
+        return "(none)" if value is absent else json.dumps(value, ensure_ascii=False)
+
+    def walk(old: Any, new: Any, key: str) -> None:
+        if isinstance(old, dict) and isinstance(new, dict):
+            for k in [*old, *(k for k in new if k not in old)]:
+                walk(old.get(k, absent), new.get(k, absent), f"{key}.{k}" if key else k)
+        elif old != new and means(key):
+            changes.append(f"{key}: {shown(old)} -> {shown(new)}")
+
+    walk(old_doc, new_doc, "")
+    return changes
 
 
 def distribution(param: Param) -> optuna.distributions.BaseDistribution:
@@ -117,11 +189,42 @@ def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """
     trials = [t for t in study.get_trials(deepcopy=False)
               if t.user_attrs.get("role") != BASELINE_ROLE]
-    history = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
+    replaced = {n for t in trials for n in _retry_history(t)}
+    return [t for t in trials if t.number not in replaced]
+
+
+#: The ``fail_reason`` of a trial stopped by Ctrl-C; ``requeue_interrupted`` runs it again.
+INTERRUPTED = "interrupted by the user (Ctrl-C)"
+
+
+def _retry_history(trial: optuna.trial.FrozenTrial) -> list[int]:
     with warnings.catch_warnings():  # retry_history is marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        replaced = {n for t in trials for n in history(t)}
-    return [t for t in trials if t.number not in replaced]
+        return optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(trial)
+
+
+def requeue_interrupted(study: optuna.Study, worker: str) -> list[int]:
+    """Queue again the setting of each trial ``worker`` lost to Ctrl-C; their numbers.
+
+    The retry is the one a killed worker's trial gets (``RetryHeartbeatStaleTrialCallback``,
+    unbounded: an interrupt is the user's, not a crash), so ``counted_trials`` counts it in the
+    interrupted trial's place and the next run asks it first. Its user attributes start empty:
+    the interrupted trial's ``fail_reason`` is not the retry's.
+    """
+    trials = study.get_trials(deepcopy=False)
+    replaced = {n for t in trials for n in _retry_history(t)}
+    lost = [t for t in trials if t.state == TrialState.FAIL and t.number not in replaced
+            and t.user_attrs.get("worker") == worker
+            and t.user_attrs.get("fail_reason") == INTERRUPTED]
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
+    for trial in lost:
+        clean = copy.copy(trial)
+        clean.user_attrs = {}
+        clean.system_attrs = copy.deepcopy(trial.system_attrs)  # the callback appends to it
+        with warnings.catch_warnings():  # the callback is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry(study, clean)
+    return [t.number for t in lost]
 
 
 def started(study: optuna.Study) -> int:
@@ -240,7 +343,8 @@ def completed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def counts(frame: pd.DataFrame) -> dict[str, int]:
-    """The search's trials by state (the baseline's trial aside), how many of the pruned were
+    """The search's trials by state (the baseline's trial aside; a trial stopped by Ctrl-C is
+    ``interrupted``, not ``failed``: its setting is re-queued), how many of the pruned were
     stopped by racing between folds, the epochs spent over all trials and the baseline, and how
     many trials sat at the majority-class level (``learns_nothing``, ``search/guard.py``)."""
     epochs = int(frame["epochs"].fillna(0).sum()) if "epochs" in frame.columns else 0
@@ -250,10 +354,13 @@ def counts(frame: pd.DataFrame) -> dict[str, int]:
     flagged = (int(frame["learns_nothing"].eq(True).sum())
                if "learns_nothing" in frame.columns else 0)
     raced = int(frame["stopped"].eq("raced").sum()) if "stopped" in frame.columns else 0
+    interrupted = (int(frame["fail_reason"].eq(INTERRUPTED).sum())
+                   if "fail_reason" in frame.columns else 0)
     return {"trials": int(len(frame)), "complete": int(states.get("COMPLETE", 0)),
             "pruned": int(states.get("PRUNED", 0)), "raced": raced,
-            "failed": int(states.get("FAIL", 0)), "running": int(states.get("RUNNING", 0)),
-            "epochs": epochs, "learns_nothing": flagged}
+            "failed": int(states.get("FAIL", 0)) - interrupted, "interrupted": interrupted,
+            "running": int(states.get("RUNNING", 0)),
+            "waiting": int(states.get("WAITING", 0)), "epochs": epochs, "learns_nothing": flagged}
 
 
 def stored_spec(study: optuna.Study) -> StudySpec:

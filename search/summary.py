@@ -80,7 +80,10 @@ def format_summary(snap: Snapshot) -> str:
     lines.append(f"trials: {c['complete']} completed, {c['pruned']} pruned"
                  + (f" ({c['raced']} by racing between folds)" if c.get("raced") else "")
                  + f", {c['failed']} failed"
+                 + (f", {c['interrupted']} interrupted by Ctrl-C (re-queued)"
+                    if c.get("interrupted") else "")
                  + (f", {c['running']} running" if c.get("running") else "")
+                 + (f", {c['waiting']} queued to run again" if c.get("waiting") else "")
                  + f"; {c['epochs']} epochs in total, the baseline's included"
                  + (f"; {c['learns_nothing']} at the majority-class level (learns_nothing)"
                     if c.get("learns_nothing") else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,13 @@ def write_tiny_spec(folder: Path, name: str = "tiny", trials: int = 5, epochs: i
     path.write_text(TINY_STUDY.format(name=name, space=SPACE.as_posix(), trials=trials,
                                       epochs=epochs) + extra)
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from .conftest import ROOT
 ORDER = [
     "errors", "_schema", "paired", "space", "spec", "scaling", "data", "folds", "models",
     "snippet", "reuse", "batchnorm", "trainer", "evaluation", "objective", "guard",
-    "pruning", "storage", "study", "backends.optuna_backend", "backends.keras_tuner_backend",
+    "pruning", "reconnect", "storage", "study", "backends.optuna_backend",
+    "backends.keras_tuner_backend",
     "confirm", "summary", "export",
     "report.verdicts", "report.figures", "report.page", "report.dashboard", "report.terminal",
     "report", "workers", "commands", "cli",

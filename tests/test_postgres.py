@@ -12,10 +12,11 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -23,7 +24,7 @@ import pytest
 
 from search.cli import main
 
-from .conftest import SPACE, TINY_STUDY
+from .conftest import SPACE, TINY_STUDY, free_port
 from .test_cli import check_confirmed
 from .test_recovery import retried_trial_number, start, trial_in_progress
 from .test_workers import HEARTBEAT, check_budget_kept
@@ -41,15 +42,23 @@ def postgres_bin() -> Path | None:
     return Path(on_path).parent if on_path else None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@dataclass(frozen=True)
+class Server:
+    """A throw-away server: the URL of its database, and a way to stop it for a while."""
+
+    url: str
+    pg_ctl: Callable[..., None]
+
+    def restart(self, down: float) -> None:
+        """Stop the server (closing every connection), keep it down ``down`` s, start it."""
+        self.pg_ctl("stop", "-m", "fast")
+        time.sleep(down)
+        self.pg_ctl("start")
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    """A running throw-away PostgreSQL server; yields the URL of an empty database."""
+def postgres_server() -> Iterator[Server]:
+    """A running throw-away PostgreSQL server with an empty database."""
     bindir = postgres_bin()
     if bindir is None:
         reason = ("PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run "
@@ -68,17 +77,26 @@ def postgres() -> Iterator[str]:
     def pg(*argv: str) -> None:
         subprocess.run([*as_owner, *argv], check=True, capture_output=True, text=True)
 
+    def pg_ctl(*argv: str) -> None:
+        pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
+           f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", *argv)
+
     pg(str(bindir / "initdb"), "-D", str(data), "-U", "regsearch", "--auth=trust", "-E", "UTF8",
        "--no-sync")
-    pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
-       f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    pg_ctl("start")
     try:
         pg(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "regsearch",
            "regsearch")
-        yield f"postgresql://regsearch@127.0.0.1:{port}/regsearch"
+        yield Server(f"postgresql://regsearch@127.0.0.1:{port}/regsearch", pg_ctl)
     finally:
-        pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        pg_ctl("stop", "-m", "immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres(postgres_server: Server) -> str:
+    """The URL of the throw-away server's database."""
+    return postgres_server.url
 
 
 def pg_spec(tmp_path: Path, url: str, name: str, trials: int, epochs: int) -> Path:
@@ -128,3 +146,21 @@ def test_a_killed_worker_on_postgresql_is_requeued_and_the_run_still_finishes(po
     assert study.trials[victim.number] not in counted
     retry = next(t for t in study.trials if retried_trial_number(t) == victim.number)
     assert retry.params == victim.params and retry in counted
+
+
+def test_a_run_survives_a_postgresql_restart_mid_trial(postgres_server, tmp_path):
+    url = postgres_server.url
+    spec = pg_spec(tmp_path, url, "pg-restart", trials=2, epochs=30)
+    proc = start("run", str(spec), "--no-progress")
+    victim = trial_in_progress("pg-restart", url, proc)
+    postgres_server.restart(down=3)  # every connection closed; calls meanwhile are refused
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    assert "the storage server does not answer; retrying for up to 60 s" in out
+    assert "Traceback" not in out and "ANSWER: " in out, out
+    study = optuna.load_study(study_name="pg-restart", storage=url)
+    counted = check_budget_kept(study, 2)
+    # The trial under way when the server went down finished in place: nothing failed.
+    assert study.trials[victim.number] in counted
+    assert study.trials[victim.number].state.name in ("COMPLETE", "PRUNED")
+    assert not [t.number for t in study.trials if t.state.name == "FAIL"]

@@ -15,6 +15,7 @@ import optuna
 import pytest
 
 from search.cli import main
+from search.errors import RegsearchError
 from search.export import write_atomic
 from search.spec import load_spec
 
@@ -82,8 +83,8 @@ def test_a_run_killed_mid_trial_is_finished_by_the_next_run_with_nothing_lost(ti
 
 
 @pytest.mark.slow
-def test_ctrl_c_fails_the_running_trial_prints_the_summary_and_the_next_run_goes_on(tiny_spec,
-                                                                                    capsys):
+def test_ctrl_c_requeues_the_running_trial_in_one_line_and_the_next_run_reruns_it(tiny_spec,
+                                                                                 capsys):
     # No pruner: a trial pruned at its second epoch would end before the signal arrives.
     spec = tiny_spec("interrupted", trials=2, epochs=10, extra='pruner = "none"\n' + HEARTBEAT)
     url = storage_of(spec)
@@ -92,20 +93,29 @@ def test_ctrl_c_fails_the_running_trial_prints_the_summary_and_the_next_run_goes
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, out
-    assert "interrupted: the running trial was recorded as FAILED" in out
-    assert "baseline" in out and "1 failed" in out  # the summary so far
-    stopped = optuna.load_study(study_name="interrupted", storage=url).trials[victim.number]
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert ("interrupted: 1 unfinished trial(s) queued to run again first, costing no slot of "
+            "the budget; run the same command again to continue") in out
+    # The summary so far: the baseline, and the trial counted as interrupted, not failed.
+    assert "baseline" in out and "0 failed, 1 interrupted by Ctrl-C (re-queued), 1 queued to " \
+        "run again" in out, out
+    study = optuna.load_study(study_name="interrupted", storage=url)
+    stopped = study.trials[victim.number]
     assert stopped.state.name == "FAIL"
     assert stopped.user_attrs["fail_reason"] == "interrupted by the user (Ctrl-C)"
+    queued = [t for t in study.trials if retried_trial_number(t) == victim.number]
+    assert [(t.state.name, t.params) for t in queued] == [("WAITING", victim.params)]
+    assert "fail_reason" not in queued[0].user_attrs
 
     assert main(["run", str(spec), "--no-progress"]) == 0
     study = optuna.load_study(study_name="interrupted", storage=url)
     counted = check_budget_kept(study, 2)
     baseline = study.trials[0]  # evaluated first, a trial outside the budget
     assert baseline.user_attrs["role"] == "baseline" and baseline not in counted
-    assert [t.number for t in counted] == [victim.number, victim.number + 1]
-    assert counted[0].state.name == "FAIL"
-    assert counted[1].state.name in ("COMPLETE", "PRUNED")
+    # The retry ran first and counts in the interrupted trial's place; then one new trial.
+    assert [t.number for t in counted] == [victim.number + 1, victim.number + 2]
+    assert counted[0].params == victim.params
+    assert {t.state.name for t in counted} <= {"COMPLETE", "PRUNED"}
     assert SELECTED in capsys.readouterr().out
 
 
@@ -117,7 +127,7 @@ def test_a_crash_while_writing_leaves_the_old_file_whole(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(RegsearchError, match="disk full; nothing was written"):
         write_atomic(target, '{"new": "' + "x" * 100_000 + '"}\n')
     assert target.read_text() == '{"old": true}\n'
     assert [p.name for p in target.parent.iterdir()] == ["best.json"]  # no temp file left

@@ -14,7 +14,7 @@ from search.backends import optuna_backend
 from search.cli import main
 from search.study import counted_trials, started
 
-from .conftest import ROOT
+from .conftest import ROOT, free_port
 from .test_cli import check_confirmed
 
 HEARTBEAT = "\n[workers]\nheartbeat_interval = 1\ngrace_period = 2\n"
@@ -176,15 +176,17 @@ def test_sqlite_in_wal_mode_holds_eight_writing_processes(tmp_path):
 def test_dashboard_binds_to_loopback_unless_told_and_warns_when_told(tiny_spec, monkeypatch,
                                                                       capsys):
     spec = tiny_spec("dash", trials=1, epochs=2)
+    optuna.create_study(study_name="dash", storage=storage_of(spec))  # the dashboard reads one
     calls = []
     monkeypatch.setattr("os.execv", lambda exe, argv: calls.append(argv))
-    assert main(["dashboard", str(spec)]) == 0
+    port = str(free_port())  # the default 8080 may be taken on a busy machine
+    assert main(["dashboard", str(spec), "--port", port]) == 0
     argv = calls[-1]
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert "warning" not in capsys.readouterr().err
 
-    assert main(["dashboard", str(spec), "--host", "0.0.0.0", "--port", "8099"]) == 0
+    assert main(["dashboard", str(spec), "--host", "0.0.0.0", "--port", port]) == 0
     argv = calls[-1]
-    assert argv[argv.index("--host") + 1] == "0.0.0.0" and argv[argv.index("--port") + 1] == "8099"
+    assert argv[argv.index("--host") + 1] == "0.0.0.0" and argv[argv.index("--port") + 1] == port
     err = capsys.readouterr().err
     assert "warning: binding the dashboard to 0.0.0.0: anyone who can reach this machine" in err

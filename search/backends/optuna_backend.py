@@ -8,8 +8,10 @@ attributes, so the dashboard, records and export read one format whichever backe
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,7 @@ from ..pruning import race as race_rule
 from ..trainer import TrainResult
 from ..space import Choice, Float, Space
 from ..spec import SearchSpec, StudySpec
-from ..study import WORKER, started, trial_attrs
+from ..study import INTERRUPTED, WORKER, requeue_interrupted, started, trial_attrs
 from ..study import budget as study_budget
 from ..study import open_study as open_owned
 
@@ -87,12 +89,14 @@ def make_pruner(search: SearchSpec, stride: int) -> optuna.pruners.BasePruner:
 
 
 def open_study(spec: StudySpec, *, stride: int, name: str | None = None,
-               backend: str = "optuna", storage: Any = None) -> optuna.Study:
-    """The study (``study.open_study``) with this backend's seeded sampler and pruner;
-    ``stride`` is the evaluator's steps per fold (``Evaluator.stride``)."""
+               backend: str = "optuna", storage: Any = None,
+               restart: bool = False) -> optuna.Study:
+    """The study (``study.open_study``, deleted first when ``restart``) with this backend's
+    seeded sampler and pruner; ``stride`` is the evaluator's steps per fold
+    (``Evaluator.stride``)."""
     return open_owned(spec, name=name or spec.name, backend=backend, storage=storage,
                       sampler=make_sampler(spec.search, spec.seed),
-                      pruner=make_pruner(spec.search, stride))
+                      pruner=make_pruner(spec.search, stride), restart=restart)
 
 
 def record(trial: optuna.trial.Trial, result: FoldedResult, floor: float) -> None:
@@ -161,8 +165,8 @@ def make_objective(spec: StudySpec,
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise TrialFailure(str(exc)) from exc
-        except KeyboardInterrupt:  # Optuna records the trial FAILED and re-raises
-            trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
+        except KeyboardInterrupt:  # Optuna records the trial FAILED and re-raises; run re-queues
+            trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
         record(trial, result, floor)
         if result.stopped != "complete":
@@ -170,6 +174,36 @@ def make_objective(spec: StudySpec,
         return result.score
 
     return objective
+
+
+class _QuietInterrupt(logging.Filter):
+    """Drops Optuna's two warnings about a trial failed by Ctrl-C (a 50-line traceback and
+    "failed with value None"): the trial is re-queued, and the command says so in one line.
+    Optuna logs every failure with its traceback and has no switch for KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trials: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("Trial "):
+            return True
+        number = message.split()[1]
+        if "KeyboardInterrupt()" in message:
+            self.trials.add(number)
+        return number not in self.trials
+
+    @classmethod
+    @contextlib.contextmanager
+    def installed(cls) -> Iterator[None]:
+        # The logger Optuna's optimize loop writes trial failures to (its module's name).
+        logger, quiet = logging.getLogger("optuna.study._optimize"), cls()
+        logger.addFilter(quiet)
+        try:
+            yield
+        finally:
+            logger.removeFilter(quiet)
 
 
 @dataclass
@@ -203,8 +237,14 @@ def run(study: optuna.Study, spec: StudySpec, evaluator: Evaluator, *, extra_tri
         if progress:  # the bar says what the per-trial INFO lines would, without the clutter
             optuna.logging.set_verbosity(optuna.logging.WARNING)
         failures = FailureBudget(spec.search.max_failures)
-        study.optimize(make_objective(spec, evaluator), n_trials=n_trials, catch=(TrialFailure,),
-                       show_progress_bar=progress, callbacks=[TrialBudget(budget), failures])
+        try:
+            with _QuietInterrupt.installed():
+                study.optimize(make_objective(spec, evaluator), n_trials=n_trials,
+                               catch=(TrialFailure,), show_progress_bar=progress,
+                               callbacks=[TrialBudget(budget), failures])
+        except KeyboardInterrupt:
+            requeue_interrupted(study, WORKER)
+            raise
         if failures.tripped:
             raise RegsearchError(f"study {spec.name!r} stopped: {failures.in_a_row} trials in a "
                                  f"row failed (search.max_failures = {failures.limit}); last "

@@ -18,9 +18,11 @@ from .verdicts import (DIFFERENCES, confirmed_role, counts_line, describe_params
                        selection_line, significant, timing_line, verdict_line)
 
 
-def _md(text: str) -> str:
-    """Plain text as Markdown that renders as itself (CommonMark backslash escapes)."""
-    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text)
+def _md(text: object) -> str:
+    """Plain text as Markdown that renders as itself (CommonMark backslash escapes): every
+    stored string goes through it, so none can open raw HTML ("<", which optuna-dashboard
+    renders under ``--allow-unsafe``), an entity ("&"), a link or a table cell."""
+    return re.sub(r"([\\`*_\[\]<>|#&])", r"\\\1", str(text))
 
 
 def _row(*cells: str) -> str:
@@ -55,14 +57,14 @@ def dashboard_note(snap: Snapshot, confirmation: Mapping[str, Any],
         mean, interval = interval_text(d).split(" ", 1)
         lines.append(_row(_md(label), mean, _md(interval), significant(d)))
     lines += ["", f"**Confirmation**: retrained on train+validation with {n} fresh seeds "
-                  f"({', '.join(map(str, confirmation['seeds']))}), tested once; mean ± std.",
+                  f"({_md(', '.join(map(str, confirmation['seeds'])))}), tested once; mean ± std.",
               "", _row("setting", "params", "epochs", *(k.removesuffix("_accuracy")
                                                         for k in confirm.FIGURES)),
               "|---|---|---|---|---|---|"]
     for s in confirmation["settings"]:
         mark = " (the answer)" if s["trial"] == confirmation["answer_trial"] else ""
         lines.append(_row(_md(s["label"] + mark), _md(describe_params(s["params"])),
-                          str(s["epochs"]),
+                          _md(s["epochs"]),
                           *(f"{s['mean'][k]:.4f} ± {s['std'][k]:.4f}" for k in confirm.FIGURES)))
     entries = settings(snap)
     if entries:
@@ -71,7 +73,7 @@ def dashboard_note(snap: Snapshot, confirmation: Mapping[str, Any],
                   _row("", *(_md(e["label"]) for e in entries)),
                   "|---|" + "---|" * len(entries), _row("trial", *(str(e["trial"])
                                                                   for e in entries))]
-        lines += [_row(k, *(fmt(e["params"][k]) for e in entries)) for k in PARAMS]
+        lines += [_row(k, *(_md(fmt(e["params"][k])) for e in entries)) for k in PARAMS]
         for label, k in ROWS:
             lines.append(_row(label, *(fmt(e.get(k)) + (f" ± {e[k + '_se']:.4f}"
                                                         if e.get(k + "_se") is not None else "")

@@ -22,6 +22,7 @@ import optuna
 import pandas as pd
 
 from ..objective import BASELINE_ROLE, Selection
+from ..spec import study_file
 from ..study import Snapshot
 from ..summary import settings
 
@@ -46,6 +47,8 @@ def write_figures(snap: Snapshot, out_dir: Path) -> dict[str, str | None]:
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Checked before any is drawn: a link in the folder must not make a figure land outside it.
+    targets = {name: study_file(out_dir, name, study=snap.name) for name in FIGURES}
     study = snap.study
     entries = settings(snap)
     label = setting_label(snap)
@@ -67,9 +70,9 @@ def write_figures(snap: Snapshot, out_dir: Path) -> dict[str, str | None]:
                 fig = draw()
             except (ValueError, RuntimeError) as exc:  # e.g. too few completed trials for Optuna
                 problems[name] = f"{type(exc).__name__}: {exc}"
-                (out_dir / name).unlink(missing_ok=True)
+                targets[name].unlink(missing_ok=True)
                 continue
-            fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
+            fig.savefig(targets[name], dpi=110, bbox_inches="tight")
             plt.close(fig)
         problems[name] = None
     return problems

@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import confirm
 from ..export import write_atomic
+from ..spec import study_file
 from ..study import PARAMS, Snapshot
 from ..summary import ROWS, fmt, scaling_line, settings
 from .figures import FIGURES, setting_label
@@ -84,8 +85,9 @@ _CAPTIONS = {
 
 
 def default_dir(study_name: str) -> Path:
-    """Where a study's report goes unless ``-o`` says otherwise."""
-    return Path("studies") / "reports" / study_name
+    """Where a study's report goes unless ``-o`` says otherwise; a name that would put it
+    anywhere else is refused (``spec.study_file``)."""
+    return study_file(Path("studies") / "reports", study_name, study=study_name)
 
 
 def _value(key: str, value: Any, tag: str = "td", text: str | None = None) -> str:
@@ -153,7 +155,8 @@ def _confirmation_html(snap: Snapshot, confirmation: dict[str, Any]) -> str:
                     f'<td class="text">{html.escape(describe_params(s["params"]))}</td>'
                     f"{_value(f'confirm.{key}.epochs', s['epochs'])}{cells}</tr>")
         for r in s["runs"]:
-            runs.append(f"<tr><td>{html.escape(s['label'])}</td><td>{r['seed']}</td>"
+            runs.append(f"<tr><td>{html.escape(s['label'])}</td>"
+                        f"<td>{html.escape(str(r['seed']))}</td>"
                         + "".join(_value(f"confirm.{key}.seed{r['seed']}.{k}", r[k])
                                   for k in confirm.FIGURES)
                         + f"<td>{r['seconds']:.1f}</td></tr>")
@@ -163,9 +166,9 @@ def _confirmation_html(snap: Snapshot, confirmation: dict[str, Any]) -> str:
             f"({html.escape(confirmed_role(confirmation))}), each retrained on all of "
             f"train+validation for the epochs its folds' EarlyStopping chose, with "
             f"{len(confirmation['seeds'])} seeds the search never used "
-            f"({', '.join(map(str, confirmation['seeds']))}), and tested once on the test "
-            f"split: mean ± sample standard deviation over the seeds. The highlighted row is "
-            f"the answer.</p>"
+            f"({html.escape(', '.join(map(str, confirmation['seeds'])))}), and tested once on "
+            f"the test split: mean ± sample standard deviation over the seeds. The highlighted "
+            f"row is the answer.</p>"
             f'<table id="confirmation-table" class="fit"><colgroup>{widths}</colgroup>'
             f'<tr><th>setting</th><th class="text">params</th><th>epochs</th>'
             + "".join(f"<th>{k}</th>" for k in short)
@@ -208,9 +211,10 @@ def _figure_html(out_dir: Path, name: str, problem: str | None, caption: str) ->
     if problem:
         return f"<p>{html.escape(FIGURES[name])}: not drawn ({html.escape(problem)}).</p>"
     data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
-    return (f'<figure id="fig-{name.removesuffix(".png")}"><img alt="{html.escape(FIGURES[name])}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)} '
-            f'(<a href="{name}">{name}</a>)</figcaption></figure>')
+    file = html.escape(name)
+    return (f'<figure id="fig-{html.escape(name.removesuffix(".png"))}"><img alt="'
+            f'{html.escape(FIGURES[name])}" src="data:image/png;base64,{data}"><figcaption>'
+            f'{html.escape(caption)} (<a href="{file}">{file}</a>)</figcaption></figure>')
 
 
 def trials_table(snap: Snapshot) -> str:

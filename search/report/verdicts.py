@@ -75,7 +75,11 @@ def counts_line(snap: Snapshot) -> str:
     c = snap.counts
     return (f"{c['trials']} trials besides the baseline: {c['complete']} completed, "
             f"{c['pruned']} pruned ({c.get('raced', 0)} of them by racing between folds), "
-            f"{c['failed']} failed" + (f", {c['running']} running" if c.get("running") else "")
+            f"{c['failed']} failed"
+            + (f", {c['interrupted']} interrupted by Ctrl-C (re-queued)"
+               if c.get("interrupted") else "")
+            + (f", {c['running']} running" if c.get("running") else "")
+            + (f", {c['waiting']} queued" if c.get("waiting") else "")
             + f"; {c['epochs']} epochs in total, the baseline's included"
             + (f"; {c['learns_nothing']} at the majority-class level"
                if c.get("learns_nothing") else ""))
