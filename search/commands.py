@@ -98,7 +98,7 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
               f"cross-validation" + (f" x {ev.repeats}" if ev.repeats > 1 else "")
               + f", {len(refit.y_test)} test rows held out until the search is over; "
               "evaluating the unregularized baseline on the folds...", file=out, flush=True)
-        baseline = _ensure_baseline(study, evaluator)
+        baseline = _ensure_baseline(study, spec.storage, evaluator)
         _check_learning(study, spec.storage, pooled(refit)[1], baseline, allow_no_learning, out)
         try:
             if spec.backend == "keras-tuner":
@@ -121,7 +121,13 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
             print(f"confirming the answer: it and the baseline retrained on train+validation "
                   f"with {spec.confirm.seeds} fresh seeds each, tested once...", file=out,
                   flush=True)
-            ensure_confirmation(snap, lambda: refit, evaluator.trainer, out=out)
+            try:
+                ensure_confirmation(snap, lambda: refit, evaluator.trainer, out=out)
+            except KeyboardInterrupt:
+                print("\ninterrupted during the confirmation: the search is stored; run the "
+                      "same command again, or `regsearch report`, to confirm its answer",
+                      file=out)
+                raise Interrupted("interrupted by the user") from None
     text = _summary(snap)
     print(text, file=out)
     return {"study": study.study_name, "confirmation": snap.confirmation,
@@ -150,9 +156,11 @@ def _sizes(folds, refit) -> dict[str, int]:
             "fold_train": len(folds[0].y_train), "fold_val": len(folds[0].y_val)}
 
 
-def _ensure_baseline(study, evaluator) -> float:
+def _ensure_baseline(study, url: str, evaluator) -> float:
     """The baseline's mean validation accuracy over the folds, evaluating it once per study
-    (``study.add_baseline``)."""
+    (``study.add_baseline``). A baseline that cannot be trained leaves no empty study behind."""
+    import optuna
+
     from .errors import TrialFailure
     from .guard import floor_for
     from .study import add_baseline, baseline_trial
@@ -162,9 +170,13 @@ def _ensure_baseline(study, evaluator) -> float:
         try:
             result = evaluator.evaluate({})
         except TrialFailure as exc:
+            kept = "the study keeps its trials"
+            if not study.get_trials(deepcopy=False):
+                optuna.delete_study(study_name=study.study_name, storage=url)
+                kept = "the study was not kept"
             raise RegsearchError(f"the unregularized baseline could not be trained ({exc}): "
                                  "the [training] settings do not work even without "
-                                 "regularization") from None
+                                 f"regularization; {kept}") from None
         add_baseline(study, result, floor_for(evaluator.validated_labels))
         trial = baseline_trial(study)
     return float(trial.user_attrs["val_accuracy"])

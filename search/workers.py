@@ -50,6 +50,37 @@ def threads_per_worker(workers: int, cpus: int | None = None) -> int:
     return max(1, (cpus or cpu_count()) // workers)
 
 
+#: Memory one worker process holds: TensorFlow, the data and one compiled model are about
+#: 0.7 GB resident on digits (``benchmarks/memory.py``); 1 GiB leaves room for larger data.
+WORKER_MEMORY = 1 << 30
+
+
+def available_memory() -> int:
+    """Bytes this machine can give new processes without swapping (Linux: ``MemAvailable``,
+    which counts reclaimable caches; elsewhere the free pages)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def machine_cap(requested: int, memory: int | None = None) -> tuple[int, str | None]:
+    """As many workers as the available memory holds at ``WORKER_MEMORY`` each (at least one),
+    with the line that says so when ``requested`` is more. More workers than CPUs only share
+    the cores (``threads_per_worker``); more than memory holds would swap or be killed."""
+    memory = available_memory() if memory is None else memory
+    cap = max(1, memory // WORKER_MEMORY)
+    if requested <= cap:
+        return requested, None
+    return cap, (f"--workers {requested}: running {cap}, as many as this machine's memory holds "
+                 f"({memory / 2**30:.1f} GiB available, about {WORKER_MEMORY / 2**30:g} GiB a "
+                 "worker)")
+
+
 def shares(trials: int, workers: int) -> list[int]:
     """Split ``trials`` into at most ``workers`` positive shares that differ by at most one."""
     base, extra = divmod(trials, workers)
@@ -87,10 +118,14 @@ def fill(study: optuna.Study, spec: StudySpec, evaluator, *, url: str,
     """Run ``study`` until its budget (the spec's, or ``extra_trials`` more) is done.
 
     One worker, or a single trial left, runs in this process; more run as ``regsearch worker``
-    processes with a share each. Returns when nothing is left to run and no trial is running, or when trials still
-    running elsewhere outlast one heartbeat grace period (they are not this run's to wait for).
+    processes with a share each, no more than the machine holds (``machine_cap``). Returns when
+    nothing is left to run and no trial is running, or when trials still running elsewhere
+    outlast one heartbeat grace period (they are not this run's to wait for).
     """
     out = out or sys.stdout
+    workers, capped = machine_cap(workers)
+    if capped:
+        print(capped, file=out, flush=True)
     fail_stale_trials(study)
     budget = study_budget(study, spec, extra_trials)
     record_budget(study, spec, budget)

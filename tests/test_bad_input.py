@@ -236,3 +236,13 @@ def test_a_study_whose_every_trial_diverges_stops_at_its_failure_budget(tmp_path
     baseline, *trials = study.trials
     assert baseline.state.name == "COMPLETE" and baseline.user_attrs["role"] == "baseline"
     assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
+
+
+def test_a_baseline_that_diverges_stops_the_run_and_leaves_no_empty_study(tmp_path, capsys):
+    spec = diverging_spec(tmp_path, '["none", "l2"]', "trials = 2\n")
+    spec.write_text(spec.read_text().replace("learning_rate = 2.0", "learning_rate = 1e4"))
+    assert main(["run", str(spec), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"regsearch: error: the unregularized baseline could not be trained \(non-"
+                     r"finite training loss \(nan\) at epoch 1\): .*; the study was not kept", err)
+    assert optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'regsearch.db'}") == []

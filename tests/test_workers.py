@@ -95,6 +95,15 @@ def test_shares_and_threads_split_the_budget_and_the_cores():
     assert workers.threads_per_worker(2, cpus=16) == 8
 
 
+def test_workers_are_capped_at_what_the_memory_holds_and_the_cap_is_said():
+    assert workers.machine_cap(2, memory=24 << 30) == (2, None)
+    assert workers.machine_cap(10_000, memory=24 << 30) == (24, (
+        "--workers 10000: running 24, as many as this machine's memory holds (24.0 GiB "
+        "available, about 1 GiB a worker)"))
+    assert workers.machine_cap(3, memory=100 << 20)[0] == 1  # one always runs
+    assert 0 < workers.available_memory()
+
+
 def test_sampler_seeds_differ_by_worker_and_by_continuation_but_not_for_a_fresh_study():
     assert workers.sampler_seed(7, 0) == 7  # one process, fresh study: reproducible
     seeds = {workers.sampler_seed(7, 5), workers.sampler_seed(7, 0, "a:1"),
