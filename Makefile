@@ -30,11 +30,13 @@ install: $(STAMP)
 search: $(STAMP)
 	$(BIN)/regsearch run $(SPEC) $(if $(BACKEND),--backend $(BACKEND)) $(if $(TRIALS),--trials $(TRIALS)) $(if $(WORKERS),--workers $(WORKERS))
 
+# Two test processes (pytest-xdist), a file's tests in one of them so a module's shared study
+# is built once: much of the suite waits on subprocesses, heartbeats and one-thread epochs.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 dashboard: $(STAMP)
 	$(BIN)/regsearch dashboard $(STUDY) --host $(HOST) --port $(PORT)

@@ -33,6 +33,7 @@ FULL = [
     *[["recommendation.py", "--problem", name] for name in
       ("wine", "breast-cancer", "default", "mnist-lecture", "mnist-wide")],
     ["recommendation.py", "--report"],
+    ["faults.py"],
 ]
 QUICK = [
     ["overhead.py", "--data", "digits", "--repeats", "1", "--epochs", "2"],
@@ -47,6 +48,7 @@ QUICK = [
     ["convergence.py", "--quick"],
     ["racing.py", "--quick"],
     ["recommendation.py", "--quick"],
+    ["faults.py", "--quick"],
 ]
 
 

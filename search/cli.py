@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import sys
+import threading
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``regsearch`` console script."""
     args = build_parser().parse_args(argv)
+    threading.excepthook = _thread_failure
     from .commands import Interrupted
     from .errors import RegsearchError
 
@@ -148,6 +150,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"regsearch: error: {_storage_failure(exc, args)}", file=sys.stderr)
         return EXIT_ERROR
     return 0
+
+
+def _thread_failure(args: threading.ExceptHookArgs) -> None:
+    """A background thread's error (Optuna's heartbeat, when the disk is full) in one line: the
+    command's own error says what stopped it; no traceback reaches the user."""
+    lines = str(args.exc_value).strip().splitlines()
+    name = args.thread.name if args.thread is not None else "a thread"
+    print(f"regsearch: warning: background thread {name} stopped: "
+          f"{type(args.exc_value).__name__}: {lines[0] if lines else ''}", file=sys.stderr)
 
 
 def _storage_errors() -> tuple[type[Exception], ...]:

@@ -48,6 +48,7 @@ class Reconnecting(RDBStorage):
 
     def __init__(self, url: str, *, reconnect_timeout: float, **kwargs: Any) -> None:
         self.reconnect_timeout = reconnect_timeout
+        self.outage = False  # a call is being retried: said once until a call succeeds
         super().__init__(url, **kwargs)
 
 
@@ -55,17 +56,19 @@ def _retrying(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(self: Reconnecting, *args: Any, **kwargs: Any) -> Any:
         deadline = time.monotonic() + self.reconnect_timeout
-        delay, warned = 0.25, False
+        delay = 0.25
         while True:
             try:
-                return method(self, *args, **kwargs)
+                result = method(self, *args, **kwargs)
+                self.outage = False
+                return result
             except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as exc:
                 if not lost_connection(exc) or time.monotonic() + delay > deadline:
                     raise
-                if not warned:
+                if not self.outage:  # once per outage, whichever thread meets it first
+                    self.outage = True
                     print(f"regsearch: the storage server does not answer; retrying for up to "
                           f"{self.reconnect_timeout:g} s", file=sys.stderr, flush=True)
-                    warned = True
                 self.remove_session()  # a session whose connection died cannot be reused
                 time.sleep(delay)
                 delay = min(2 * delay, MAX_DELAY)

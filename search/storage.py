@@ -198,10 +198,10 @@ def _check_sqlite(path: Path, *, studies_required: bool) -> None:
     if code == sqlite3.SQLITE_CORRUPT:
         recovered = path.with_name(f"{path.stem}-recovered{path.suffix}")
         raise RegsearchError(f"the SQLite storage {path} is damaged ({reason}); nothing was "
-                             "written to it. Restore it from a backup, or copy what is readable "
-                             f"into a new file with `sqlite3 {path} .recover | sqlite3 "
-                             f"{recovered}` and use that one, or move it away to start a new "
-                             "study")
+                             "written to it. Restore it from a backup, or move it away to start "
+                             "a new study; a sqlite3 shell built with .recover (3.40 and later "
+                             f"with SQLITE_ENABLE_DBPAGE_VTAB) salvages readable rows: `sqlite3 "
+                             f"{path} .recover | sqlite3 {recovered}`")
     raise RegsearchError(f"cannot open the SQLite storage {path}: {reason}")
 
 

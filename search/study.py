@@ -216,13 +216,13 @@ def requeue_interrupted(study: optuna.Study, worker: str) -> list[int]:
     lost = [t for t in trials if t.state == TrialState.FAIL and t.number not in replaced
             and t.user_attrs.get("worker") == worker
             and t.user_attrs.get("fail_reason") == INTERRUPTED]
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
-    for trial in lost:
-        clean = copy.copy(trial)
-        clean.user_attrs = {}
-        clean.system_attrs = copy.deepcopy(trial.system_attrs)  # the callback appends to it
-        with warnings.catch_warnings():  # the callback is marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with warnings.catch_warnings():  # the callback is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
+        for trial in lost:
+            clean = copy.copy(trial)
+            clean.user_attrs = {}
+            clean.system_attrs = copy.deepcopy(trial.system_attrs)  # the callback appends to it
             retry(study, clean)
     return [t.number for t in lost]
 

@@ -92,7 +92,7 @@ def format_summary(snap: Snapshot) -> str:
         d = sel.describe()
         lines.append(f"selection ({ev.folds}-fold cross-validation"
                      + (f" x {ev.repeats}" if ev.repeats > 1 else "")
-                     + f" of train+validation): {d['rule']}; {d['candidates']} candidates; "
+                     + f" of train+validation): {d['rule']}; {d['candidates']} candidate{'' if d['candidates'] == 1 else 's'}; "
                      + ("chose trial " + str(d["chosen_trial"]) if sel.regularizes
                         else "chose no regularization"))
     else:

@@ -101,15 +101,21 @@ def sampler_seed(spec_seed: int, n_trials: int, worker: str | None = None) -> in
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Mark FAILED the trials whose heartbeat is older than the grace period, and re-queue them.
+def fail_stale_trials(study: optuna.Study) -> int:
+    """Mark FAILED the trials whose heartbeat is older than the grace period, and re-queue them;
+    how many were re-queued.
 
     Optuna does this itself before each trial a worker starts; a run also does it before it
     counts what is left, so a dead worker's trial is retried now rather than after a trial.
     """
+    def queued() -> int:
+        return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+
+    before = queued()
     with warnings.catch_warnings():  # marked experimental; heartbeats are what we rely on
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    return queued() - before
 
 
 def fill(study: optuna.Study, spec: StudySpec, evaluator, *, url: str,
@@ -126,7 +132,7 @@ def fill(study: optuna.Study, spec: StudySpec, evaluator, *, url: str,
     workers, capped = machine_cap(workers)
     if capped:
         print(capped, file=out, flush=True)
-    fail_stale_trials(study)
+    _requeue_stale(study, spec, out)
     budget = study_budget(study, spec, extra_trials)
     record_budget(study, spec, budget)
     n_trials = len(study.get_trials(deepcopy=False))
@@ -135,7 +141,7 @@ def fill(study: optuna.Study, spec: StudySpec, evaluator, *, url: str,
     beat = spec.workers
     waiting_since: float | None = None
     while True:
-        fail_stale_trials(study)
+        _requeue_stale(study, spec, out)
         room = budget - started(study)
         if room > 0:
             waiting_since = None
@@ -166,6 +172,14 @@ def fill(study: optuna.Study, spec: StudySpec, evaluator, *, url: str,
                   "`regsearch summary` shows them once they finish", file=out)
             return
         time.sleep(beat.heartbeat_interval)
+
+
+def _requeue_stale(study: optuna.Study, spec: StudySpec, out: TextIO) -> None:
+    """``fail_stale_trials``, saying what it re-queued."""
+    requeued = fail_stale_trials(study)
+    if requeued:
+        print(f"re-queued {requeued} trial(s) whose process died mid-trial (last heartbeat "
+              f"older than {spec.workers.grace_period} s): they run first", file=out, flush=True)
 
 
 def _run_processes(study: optuna.Study, url: str, trials: int, workers: int, progress: bool,

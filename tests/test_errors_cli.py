@@ -115,10 +115,10 @@ def test_a_damaged_sqlite_file_is_refused_before_anything_writes_to_it(kept, tmp
     data[4096:8192] = random.Random(0).randbytes(4096)  # one page of random bytes
     path.write_bytes(bytes(data))
     expected = (f"the SQLite storage {path} is damaged (database disk image is malformed); "
-                "nothing was written to it. Restore it from a backup, or copy what is readable "
-                f"into a new file with `sqlite3 {path} .recover | sqlite3 "
-                f"{tmp_path / 'kept-recovered.db'}` and use that one, or move it away to start "
-                "a new study")
+                "nothing was written to it. Restore it from a backup, or move it away to start "
+                "a new study; a sqlite3 shell built with .recover (3.40 and later with "
+                f"SQLITE_ENABLE_DBPAGE_VTAB) salvages readable rows: `sqlite3 {path} .recover | "
+                f"sqlite3 {tmp_path / 'kept-recovered.db'}`")
     assert main(["summary", "kept", "--storage", kept]) == 1
     assert error_line(capsys) == f"regsearch: error: {expected}\n"
     with pytest.raises(RegsearchError) as raised:  # what `regsearch run` opens it with

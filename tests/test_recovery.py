@@ -36,10 +36,18 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 SELECTED = "selection (2-fold cross-validation of train+validation)"
 
 
+def _default_sigint() -> None:
+    # A process started with SIGINT ignored (a job run in the background, a test runner's worker)
+    # passes that on, and Python then installs no KeyboardInterrupt handler: Ctrl-C would do
+    # nothing. The child gets the default, as a command typed in a terminal has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*argv: str) -> subprocess.Popen:
     """``regsearch ARGV`` in a new process (its output collected for the assertion messages)."""
     return subprocess.Popen([sys.executable, "-m", "search.cli", *argv], cwd=ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def trial_in_progress(name: str, url: str, proc: subprocess.Popen,
@@ -71,15 +79,18 @@ def test_a_run_killed_mid_trial_is_finished_by_the_next_run_with_nothing_lost(ti
     proc.wait()
     study = optuna.load_study(study_name="killed", storage=url)
     assert study.trials[victim.number].state.name == "RUNNING"  # a zombie, until its beat is old
+    time.sleep(3)  # past the grace period (2 s): the rerun finds the zombie stale as it starts
 
     assert main(["run", str(spec), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "re-queued 1 trial(s) whose process died mid-trial (last heartbeat older than" in out
     study = optuna.load_study(study_name="killed", storage=url)
     counted = check_budget_kept(study, 2)
     zombie = study.trials[victim.number]
     assert zombie.state.name == "FAIL" and zombie not in counted
     retry = next(t for t in study.trials if retried_trial_number(t) == victim.number)
     assert retry.params == victim.params and retry.state.name in ("COMPLETE", "PRUNED")
-    assert SELECTED in capsys.readouterr().out
+    assert SELECTED in out
 
 
 @pytest.mark.slow

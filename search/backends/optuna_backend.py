@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-
+import sqlalchemy.exc
 from optuna.trial import TrialState
 
 from ..errors import RegsearchError, TrialFailure
@@ -176,6 +176,10 @@ def make_objective(spec: StudySpec,
     return objective
 
 
+#: What the storage raises when it cannot write (Optuna wraps SQLAlchemy's errors, not all).
+STORAGE_ERRORS = (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError)
+
+
 class _QuietInterrupt(logging.Filter):
     """Drops Optuna's two warnings about a trial failed by Ctrl-C (a 50-line traceback and
     "failed with value None"): the trial is re-queued, and the command says so in one line.
@@ -237,6 +241,7 @@ def run(study: optuna.Study, spec: StudySpec, evaluator: Evaluator, *, extra_tri
         if progress:  # the bar says what the per-trial INFO lines would, without the clutter
             optuna.logging.set_verbosity(optuna.logging.WARNING)
         failures = FailureBudget(spec.search.max_failures)
+        unrecorded = None
         try:
             with _QuietInterrupt.installed():
                 study.optimize(make_objective(spec, evaluator), n_trials=n_trials,
@@ -245,6 +250,14 @@ def run(study: optuna.Study, spec: StudySpec, evaluator: Evaluator, *, extra_tri
         except KeyboardInterrupt:
             requeue_interrupted(study, WORKER)
             raise
+        except AssertionError as exc:
+            # When the storage fails to record a trial's end (a full disk), Optuna's trial loop
+            # replaces that error with its own "Should not reach" assertion: give the cause.
+            if not isinstance(exc.__context__, STORAGE_ERRORS):
+                raise
+            unrecorded = exc.__context__
+        if unrecorded is not None:
+            raise unrecorded  # outside the handler, with its own cause (the database's reason)
         if failures.tripped:
             raise RegsearchError(f"study {spec.name!r} stopped: {failures.in_a_row} trials in a "
                                  f"row failed (search.max_failures = {failures.limit}); last "

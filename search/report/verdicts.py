@@ -97,7 +97,7 @@ def selection_line(snap: Snapshot) -> str:
     return (f"selection on {ev.folds}-fold cross-validation"
             + (f" x {ev.repeats}" if ev.repeats > 1 else "")
             + f" of train+validation: {d['rule']}; margin {d['tolerance']:.4f} "
-            f"({d['tolerance_source']}); {d['candidates']} candidates; {chose}")
+            f"({d['tolerance_source']}); {d['candidates']} candidate{'' if d['candidates'] == 1 else 's'}; {chose}")
 
 
 def timing_line(snap: Snapshot, confirmation: Mapping[str, Any]) -> str | None:
