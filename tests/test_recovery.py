@@ -13,6 +13,8 @@ import time
 
 import optuna
 import pytest
+import sqlalchemy.exc
+import sqlalchemy.pool
 
 from search.cli import main
 from search.errors import RegsearchError
@@ -58,10 +60,16 @@ def trial_in_progress(name: str, url: str, proc: subprocess.Popen,
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[0]
         try:
-            trials = optuna.load_study(study_name=name, storage=url).get_trials(
+            # No pool: a pooled storage per poll keeps a connection each until it is collected,
+            # and a PostgreSQL server (max_connections 100) then refuses the run's own clients.
+            # No table creation either, so the poll cannot race the run creating them.
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs={"poolclass": sqlalchemy.pool.NullPool},
+                skip_table_creation=True, skip_compatibility_check=True)
+            trials = optuna.load_study(study_name=name, storage=storage).get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        except KeyError:  # the study is not created yet
-            trials = []
+        except (KeyError, sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError):
+            trials = []  # no tables or no study yet
         busy = [t for t in trials if t.intermediate_values]
         if busy:
             return busy[0]
