@@ -8,3 +8,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from .rewire import Factories, apply, describe  # noqa: E402  (Keras loads only on a call)
+
+__all__ = ["Factories", "apply", "describe"]

@@ -74,6 +74,7 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     if workers > 1 and spec.storage.endswith(":memory:"):
         raise RegsearchError(f"--workers {workers}: an in-memory storage cannot be shared "
                              "between processes; give study.storage a file or a server")
+    from . import usermodel
     from .confirm import ensure_confirmation
     from .folds import pooled, study_data
     from .objective import evaluator_for
@@ -83,6 +84,7 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
 
     folds, refit = study_data(spec)  # bad data fails before the storage is touched
     configure_tensorflow()
+    usermodel.check(spec, refit)  # and a model that cannot be searched
     with evaluator_for(spec, folds) as evaluator:  # one compiled model for the whole run
         study = _open_backend_study(spec, evaluator.stride, restart=restart)
         if restart:
@@ -90,6 +92,7 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
                   "whatever was stored under its name is deleted", file=out)
         study.set_user_attr("data_sizes", _sizes(folds, refit))
         study.set_user_attr("data_shape", [refit.n_features, refit.n_classes])
+        study.set_user_attr("input_shape", list(refit.input_shape))
         study.set_user_attr("data_scaling", refit.scaling.to_dict())
         ev = spec.evaluation
         print(f"study {study.study_name} ({spec.backend}) in {display_url(spec.storage)}",
@@ -316,13 +319,21 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
         raise RegsearchError(f"study {snap.name!r}: {warning}. Its chosen setting is noise, "
                              "not a regularization worth reusing, so nothing was written; pass "
                              "--force to export it anyway")
-    snippet = study_snippet(snap, confirmation["params"])
+    snippet = study_snippet(snap, confirmation)
     document = build_export(snap, confirmation, snippet, warning=warning)
+    model_path = Path(target).with_suffix(".keras")
+    document["model_file"] = model_path.name  # beside the export
     text = dumps(document, fmt)
-    write_atomic(target, text)
+    _export_model(snap, confirmation, model_path, out)
+    try:
+        write_atomic(target, text)
+    except BaseException:
+        model_path.unlink(missing_ok=True)  # nothing half-written: no model without its JSON
+        raise
     if warning:
         print(f"WARNING: {warning}", file=out)
-    print(f"exported the answer of study {snap.name} to {target}", file=out)
+    print(f"exported the answer of study {snap.name} to {target}, its trained model to "
+          f"{model_path}", file=out)
     print(f"  {document['statement']}", file=out)
     for note in confirmation["notes"]:
         print(f"  note: {note}", file=out)
@@ -330,14 +341,37 @@ def export_study(*, study: str, storage: str | None = None, backend: str | None 
     return document
 
 
-def study_snippet(snap, params: dict[str, Any]) -> str:
-    """The Keras snippet for ``params`` on this study's data, scaling and training settings."""
-    from .snippet import keras_snippet
+def _export_model(snap, confirmation: dict[str, Any], path: Path, out: TextIO) -> None:
+    """Train the answer as its first confirmation run was and save it to ``path``
+    (``search/model_file.py``)."""
+    from .folds import study_data
+    from .model_file import save_atomic, train_answer
+    from .trainer import configure_tensorflow
+
+    print(f"training the answer once more for {path}...", file=out, flush=True)
+    configure_tensorflow()
+    _, refit = study_data(snap.spec)
+    save_atomic(train_answer(snap, confirmation, refit), path)
+
+
+def study_snippet(snap, confirmation: dict[str, Any]) -> str:
+    """The Keras snippet for the confirmed answer on this study's data, scaling and training
+    settings: the MLP's own code, or for a preset's or the user's model the code that builds
+    it, applies the setting with ``search.apply`` and trains as the first confirmation run."""
+    from .snippet import keras_snippet, model_snippet
 
     spec = snap.spec
+    if not spec.model.wants_vectors:
+        from .model_file import answer_run
+
+        params, epochs, run = answer_run(confirmation)
+        input_shape = snap.attrs.get("input_shape") or [_shape(snap)[0]]
+        return model_snippet(params, model=spec.model, input_shape=tuple(input_shape),
+                             n_classes=_shape(snap)[1], training=spec.training,
+                             seed=int(run["seed"]), epochs=epochs, scaling=snap.scaling)
     n_features, n_classes = _shape(snap)
     return keras_snippet(
-        params, n_features=n_features, n_classes=n_classes, model=spec.model,
+        confirmation["params"], n_features=n_features, n_classes=n_classes, model=spec.model,
         training=spec.training, gap_weight=spec.search.gap_weight, seed=spec.seed,
         scaling=snap.scaling)
 
@@ -354,7 +388,7 @@ def report_study(*, study: str, storage: str | None = None, backend: str | None 
     out_dir = Path(output) if output else report.default_dir(name)  # checked before any work
     snap, confirmation = load_results(study=study, storage=storage, backend=backend, out=out)
     figures = report.write_figures(snap, out_dir)
-    snippet = study_snippet(snap, confirmation["params"])
+    snippet = study_snippet(snap, confirmation)
     page = report.render_html(snap, confirmation, snippet, out_dir, figures)
     target = report.write_report(out_dir, page)
     published = report.publish_to_dashboard(snap, confirmation, out_dir, figures,

@@ -1,17 +1,32 @@
 """Datasets and the train / validation / test split.
 
 Data is loaded once per study: checked (every row labelled, features numeric, missing values
-refused or dropped as ``data.missing`` says), flattened to float32 features with labels
-0..k-1, split stratified with the study's seed, and scaled by a ``Scaling`` fitted on the
-training part only (``search/scaling.py``), so validation and test figures never leak into the model's input. The
+refused or dropped as ``data.missing`` says), made float32 features with labels 0..k-1, split
+stratified with the study's seed, and scaled by a ``Scaling`` fitted on the training part only
+(``search/scaling.py``), so validation and test figures never leak into the model's input. The
 search only ever receives the train and validation parts; ``Splits.test`` is read to report
 the baseline and the chosen setting.
+
+Features are flattened to (n, n_features) by default (``flatten=True``, what the MLP takes);
+with ``flatten=False`` each sample keeps its shape, (n, H, W), (n, H, W, C) for images or
+(n, T) for token sequences, for a CNN or a text model. Either way the split rows come from the
+labels only, so both give the same rows, and the scaling is the same.
+
+Datasets (``data.dataset``): scikit-learn's digits (8x8 images); an NPZ, CSV or Parquet file;
+Keras' MNIST, Fashion-MNIST and IMDB (downloaded once by Keras); a folder of images, one
+subfolder per class ("images"); and "synthetic_text", a made-up text task generated here
+(``synthetic_text``). Token sequences (IMDB, synthetic_text) are integer ids 0..num_words-1
+held as float32 (exact up to 2**24) and are not scaled ("auto" is "none" for them); an NPZ of
+token sequences loads too, with ``data.scaling = "none"``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass, replace
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -36,7 +51,13 @@ class Splits:
 
     @property
     def n_features(self) -> int:
-        return int(self.x_train.shape[1])
+        """Values per sample, flattened (H * W * C for an image)."""
+        return int(np.prod(self.x_train.shape[1:]))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape: (n_features,) when flattened, else (H, W), (H, W, C), (T), ..."""
+        return tuple(int(d) for d in self.x_train.shape[1:])
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
@@ -50,36 +71,45 @@ class Splits:
                        scaling=scaling)
 
 
-def load_splits(spec: DataSpec, seed: int) -> Splits:
-    """Load the dataset once, split it stratified and seeded, scale it as fitted on train."""
-    raw, method = load_raw(spec, seed)
+def load_splits(spec: DataSpec, seed: int, *, flatten: bool = True) -> Splits:
+    """Load the dataset once, split it stratified and seeded, scale it as fitted on train.
+    ``flatten=False`` keeps each sample's shape (see the module's docstring)."""
+    raw, method = load_raw(spec, seed, flatten=flatten)
     return raw.scaled(fit_scaling(raw.x_train, method, spec.scaling))
 
 
-def load_raw(spec: DataSpec, seed: int) -> tuple[Splits, str]:
+def load_raw(spec: DataSpec, seed: int, *, flatten: bool = True) -> tuple[Splits, str]:
     """The unscaled splits and the scaling method ``data.scaling`` resolves to for this data
     (``scaling.scaling_method`` needs the arrays as loaded, before they are flattened), so that
     each cross-validation fold can fit the scaling on its own training part."""
-    x, y = load_arrays(spec)
-    return split(x, y, spec, seed), scaling_method(spec, x)
+    x, y = load_arrays(spec, flatten=flatten)
+    return split(x, y, spec, seed, flatten=flatten), scaling_method(spec, x)
 
 
-def load_raw_splits(spec: DataSpec, seed: int) -> Splits:
+def load_raw_splits(spec: DataSpec, seed: int, *, flatten: bool = True) -> Splits:
     """The same splits as ``load_splits`` with the features unscaled (``scaling.method`` is
     "none"): the input of an exported model that scales inside itself."""
-    return split(*load_arrays(spec), spec, seed)
+    return split(*load_arrays(spec, flatten=flatten), spec, seed, flatten=flatten)
 
 
-def load_arrays(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+def load_arrays(spec: DataSpec, *, flatten: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The whole dataset as (features, labels) in the file's shape and dtype, before splitting.
 
     Every label is present; rows with a missing feature are refused or dropped (``missing``).
+    ``flatten`` only chooses digits' form: its 64 features (the stored studies' arrays) or the
+    same values as 8x8 images.
     """
     if spec.dataset == "digits":
         from sklearn.datasets import load_digits
 
         bunch = load_digits()
-        return bunch.data, bunch.target
+        return (bunch.data if flatten else bunch.images), bunch.target
+    if spec.dataset == "images":
+        return _load_images(spec)
+    if spec.dataset == "imdb":
+        return _load_imdb(spec)
+    if spec.dataset == "synthetic_text":
+        return synthetic_text(spec)
     if spec.dataset == "npz":
         return _load_npz(Path(spec.path), spec)
     if spec.dataset in ("csv", "parquet"):
@@ -96,6 +126,97 @@ def load_arrays(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
                                  "file") from None
         return np.concatenate([xa, xb]), np.concatenate([ya, yb])
     raise RegsearchError(f"unknown dataset {spec.dataset!r}")
+
+
+def _load_images(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """A folder with one subfolder of images per class, read by Keras at ``image_size`` with
+    ``color_mode``'s channels: float32 (n, height, width, channels) with values 0..255, and
+    the name of each image's subfolder as its label (so class i is the i-th name in sorted
+    order). A subfolder without images is no class."""
+    if spec.path is None:
+        raise RegsearchError("data.path is required for dataset = 'images' (a folder with one "
+                             "subfolder of images per class)")
+    import keras
+
+    path = Path(spec.path)
+    layout = "dataset = 'images' reads a folder with one subfolder of images per class"
+    if not path.exists():
+        raise RegsearchError(f"{path}: no such folder (data.path); {layout}")
+    if not path.is_dir():
+        raise RegsearchError(f"{path}: not a folder (data.path); {layout}")
+    if not any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
+        raise RegsearchError(f"{path}: no class subfolders (data.path); {layout}")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # "Found N files belonging to K ..."
+            ds = keras.utils.image_dataset_from_directory(
+                path, labels="inferred", label_mode="int", color_mode=spec.color_mode,
+                image_size=tuple(spec.image_size), batch_size=256, shuffle=False)
+            batches = list(ds.as_numpy_iterator())
+    except Exception as exc:  # noqa: BLE001 - no images, or a file that does not decode
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "No images found" in first:
+            raise RegsearchError(f"{path}: no images in its class subfolders (data.path); "
+                                 f"{layout}, as .png, .jpg, .jpeg, .bmp or .gif") from None
+        raise RegsearchError(f"{path}: cannot read the images (data.path): {first}") from None
+    x = np.concatenate([b[0] for b in batches])
+    y = np.asarray(ds.class_names)[np.concatenate([b[1] for b in batches])]
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise RegsearchError(f"{path}: images of only 1 class (subfolder {classes[0]!r}) "
+                             f"(data.path); a classifier needs at least 2 classes: {layout}")
+    return x, y
+
+
+def _load_imdb(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' IMDB reviews (train and test pooled; regsearch splits them itself), the
+    ``num_words`` most frequent words, each review padded or truncated at its start to
+    ``sequence_length`` tokens; labels 0 (negative) and 1 (positive)."""
+    import keras
+
+    try:
+        (xa, ya), (xb, yb) = keras.datasets.imdb.load_data(num_words=spec.num_words)
+    except Exception as exc:  # noqa: BLE001 - any download/IO failure is the same to a user
+        raise RegsearchError(f"data.dataset = 'imdb': Keras could not load it ({exc}); without "
+                             "network, use dataset = 'synthetic_text' (made up here) or 'npz' "
+                             "with a local file of token sequences and scaling = 'none'") from None
+    x = keras.utils.pad_sequences([*xa, *xb], maxlen=spec.sequence_length)
+    return x, np.concatenate([np.asarray(ya), np.asarray(yb)])
+
+
+def synthetic_text(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """A made-up text classification task, generated here (no download), the same for the same
+    ``generator_seed``: SYNTHETIC data, not language, for running a text model's study offline.
+
+    ``samples`` documents of ``sequence_length`` token ids below ``num_words``, 0 padding at
+    the start (as ``pad_sequences`` pads); labels 0 and 1, balanced. Each document has a length
+    between a quarter of ``sequence_length`` and all of it, filled with "neutral" words drawn
+    Zipf-like (a few frequent, many rare), carrying no class; plus 1 + Poisson(4) cue words,
+    each from its class's 20 words (ids 21-40 for class 1, 1-20 for class 0) with
+    probability 0.75, else from the other class's; plus Poisson(1) words of a pool of rare,
+    classless words (the top ids) that each appear in about 3 documents, which a model that
+    memorizes (an Embedding) overfits to. Counting cue words is the best rule, and is right
+    about 87% of the time at the default length (less for short sequence_length).
+    """
+    n_words, length, n = spec.num_words, spec.sequence_length, spec.samples
+    if n_words < 100:
+        raise RegsearchError(f"data.num_words = {n_words}: dataset = 'synthetic_text' needs "
+                             "at least 100 (40 cue words, neutral and rare words)")
+    rng = np.random.default_rng(spec.generator_seed)
+    n_cue, n_rare = 20, max(1, min(n_words // 4, n // 3))
+    neutral = np.arange(2 * n_cue + 1, n_words - n_rare)
+    zipf = 1.0 / np.arange(1, len(neutral) + 1) ** 1.1
+    y = rng.permutation(np.arange(n) % 2)
+    x = neutral[rng.choice(len(neutral), size=(n, length), p=zipf / zipf.sum())]
+    sizes = rng.integers(max(1, length // 4), length + 1, size=n)
+    x[np.arange(length) < (length - sizes)[:, None]] = 0
+    for i, size in enumerate(sizes):
+        at = length - size + rng.permutation(size)
+        k = min(1 + rng.poisson(4), size)
+        side = np.where(rng.random(k) < 0.75, y[i], 1 - y[i])
+        x[i, at[:k]] = 1 + side * n_cue + rng.integers(0, n_cue, k)
+        r = min(rng.poisson(1.0), size - k)
+        x[i, at[k:k + r]] = n_words - n_rare + rng.integers(0, n_rare, r)
+    return x.astype("int32"), y
 
 
 def _load_npz(path: Path, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -196,8 +317,10 @@ def _some(values: np.ndarray, shown: int = 5) -> str:
     return head if len(values) <= shown else f"{head} and {len(values) - shown} more"
 
 
-def prepare(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flatten features to float32 (unscaled) and encode labels as 0..k-1.
+def prepare(x: np.ndarray, y: np.ndarray, where: str, *,
+            flatten: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features as float32 (unscaled), flattened to (n, n_features) unless ``flatten`` is
+    False (one value per sample becomes (n, 1) either way), and labels encoded as 0..k-1.
 
     Returns (features, labels, classes) where ``classes[i]`` is the file's label for class i.
     """
@@ -205,8 +328,9 @@ def prepare(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.nd
         raise RegsearchError(f"{where}: {len(x)} samples but {len(y)} labels")
     if len(x) == 0:
         raise RegsearchError(f"{where}: the dataset has no rows")
-    x = np.asarray(x).reshape(len(x), -1).astype("float32")
-    bad = np.flatnonzero(~np.isfinite(x).all(axis=0))
+    x = np.asarray(x)
+    x = (x.reshape(len(x), -1) if flatten or x.ndim < 2 else x).astype("float32")
+    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=0))
     if bad.size:
         raise RegsearchError(f"{where}: features contain infinite values (or values too large "
                              f"for float32), in features {_some(bad)} (0-based, flattened)")
@@ -216,19 +340,21 @@ def prepare(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.nd
     return x, y.astype("int32"), classes
 
 
-def split(x: np.ndarray, y: np.ndarray, spec: DataSpec, seed: int) -> Splits:
-    """Prepare the whole dataset and split it train / validation / test, stratified, seeded.
+def split(x: np.ndarray, y: np.ndarray, spec: DataSpec, seed: int, *,
+          flatten: bool = True) -> Splits:
+    """Prepare the whole dataset and split it train / validation / test, stratified, seeded;
+    ``flatten=False`` keeps each sample's shape (the same rows either way).
 
     The result is unscaled (``scaling.method`` is "none").
     """
     where = spec.path or spec.dataset
-    x, y, classes = prepare(x, y, where)
+    x, y, classes = prepare(x, y, where, flatten=flatten)
     try:
         train, val, test = _split_rows(y, spec, seed)
     except ValueError:
         raise RegsearchError(_too_small(y, classes, spec, seed, where)) from None
     return Splits(where, x[train], y[train], x[val], y[val], x[test], y[test], len(classes),
-                  Scaling.identity(x.shape[1]))
+                  Scaling.identity(int(np.prod(x.shape[1:]))))
 
 
 def _split_rows(y: np.ndarray, spec: DataSpec, seed: int) -> tuple[np.ndarray, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,19 @@ def write_atomic(path: str | Path, text: str) -> None:
     A path that cannot be written (a folder, a read-only place, a full disk) raises
     ``RegsearchError`` naming it, and leaves any old file as it was and no temporary file.
     """
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    replace_atomic(path, write)
+
+
+def replace_atomic(path: str | Path, write: Callable[[Path], None], suffix: str = ".tmp") -> None:
+    """``write(tmp)`` a temporary file beside ``path``, then move it into place: a crash leaves
+    the old file or the whole new one, and a failure nothing. ``suffix`` ends the temporary
+    name (Keras saves only to a name ending in ``.keras``). Errors as ``write_atomic``'s."""
     path = Path(path)
     if path.is_dir():
         raise RegsearchError(f"cannot write {path}: it is a folder; give a file path")
@@ -96,16 +110,15 @@ def write_atomic(path: str | Path, text: str) -> None:
     os.umask(umask)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+        tmp = Path(name)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.close(fd)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise RegsearchError(f"cannot write {path}: {exc.strerror or exc}; nothing was "
                                  "written") from None

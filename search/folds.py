@@ -27,7 +27,7 @@ from .spec import EvaluationSpec, StudySpec
 def study_data(spec: StudySpec) -> tuple[list[Splits], Splits]:
     """A study's data, loaded once: the cross-validation folds the search scores on, and the
     refit splits confirmation trains and tests on."""
-    raw, method = load_raw(spec.data, spec.seed)
+    raw, method = load_raw(spec.data, spec.seed, flatten=spec.model.wants_vectors)
     return (fold_splits(raw, method, spec.data.scaling, spec.evaluation, spec.seed,
                         limit=spec.data.limit),
             refit_splits(raw, method, spec.data.scaling))

@@ -1,16 +1,23 @@
-"""One compiled model reused across trials, with the dropout rate and penalties as variables.
+"""One compiled model reused across trials, with the dropout rate, penalties, max-norm bound and
+weight decay as variables.
 
-In a regularization study the model's shape never changes between trials; only the dropout rate
-and the L1/L2 strengths do. Building, compiling and tracing ``fit``/``evaluate`` cost 3.5-5 s a
-trial against 0.2 s an epoch on digits, so a study spent most of its time there. Here the model
-is built and compiled once per process; the rate and the strengths live in non-trainable
-variables read inside the traced graph, and each trial only resets state:
+In a regularization study the model's shape never changes between trials; only the dropout rate,
+the L1/L2 strengths, the max-norm bound and the weight decay do. Building, compiling and tracing
+``fit``/``evaluate`` cost 3.5-5 s a trial against 0.2 s an epoch on digits, so a study spent
+most of its time there. Here the model is built and compiled once per process; the rate, the
+strengths, the bound and the decay live in non-trainable variables read inside the traced graph,
+and each trial only resets state:
 
 * kernels drawn again by the same seeded initializers ``models.build_model`` uses, biases and
   BatchNormalization weights and statistics back to their initial values;
 * every optimizer variable (moments, iteration count) back to zero;
 * each dropout layer's seed generator back to the seed a fresh ``keras.layers.Dropout`` gets;
-* the trial's dropout rate and penalties assigned.
+* the trial's dropout rate, penalties, max-norm bound and weight decay assigned.
+
+A setting that is off is an exact no-op, so one graph serves every setting: a zero strength adds
+an exact zero, a max-norm bound of 0 hands the kernel back unchanged, and a weight decay of 0
+subtracts ``w * 0 * lr``, a signed zero that leaves every weight as it is (only a -0.0 would
+change, to +0.0, and no weight is ever -0.0: Glorot draws, zero biases, updates by subtraction).
 
 So a trial on the reused model is the same computation as on a freshly built one with the same
 seed: ``tests/test_reuse.py`` compares them epoch by epoch. Keras has no such "reset" (Optuna's
@@ -32,7 +39,8 @@ from .spec import ModelSpec
 
 
 def _layers():
-    """The variable-strength layer and regularizer (defined lazily: they subclass Keras)."""
+    """The variable-strength layer, regularizer and constraint (defined lazily: they subclass
+    Keras)."""
     import keras
     import tensorflow as tf
 
@@ -51,6 +59,7 @@ def _layers():
 
         def __init__(self, seed: int, **kwargs: Any) -> None:
             super().__init__(**kwargs)
+            self.supports_masking = True  # as Dropout: an Embedding's padding mask passes on
             self.seed_generator = keras.random.SeedGenerator(seed)
             self.rate = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                         name="rate")
@@ -95,7 +104,25 @@ def _layers():
         def get_config(self) -> dict[str, float]:
             return {"l1": float(self.l1.numpy()), "l2": float(self.l2.numpy())}
 
-    return VariableDropout, VariableL1L2
+    class VariableMaxNorm(keras.constraints.MaxNorm):
+        """``keras.constraints.MaxNorm`` with its bound in a variable; a bound of 0 is off.
+
+        On, it is MaxNorm's own computation, reading the bound from a float32 variable where a
+        fresh model's ``ops.clip`` converts the Python float to the same float32 number. Off,
+        ``where`` hands the kernel back unchanged, as a fresh model without a constraint leaves
+        it (MaxNorm with a huge bound would not: it multiplies by ``norm / (epsilon + norm)``).
+        """
+
+        def __init__(self) -> None:
+            super().__init__(max_value=keras.Variable(0.0, trainable=False, name="max_norm"))
+
+        def __call__(self, w):
+            return keras.ops.where(self.max_value > 0, super().__call__(w), w)
+
+        def get_config(self) -> dict[str, Any]:
+            return {"max_value": float(self.max_value.numpy()), "axis": self.axis}
+
+    return VariableDropout, VariableL1L2, VariableMaxNorm
 
 
 @dataclass(frozen=True)
@@ -115,18 +142,27 @@ class ReusableModel:
     def __init__(self, shape: Shape) -> None:
         import keras
 
-        VariableDropout, VariableL1L2 = _layers()
+        VariableDropout, VariableL1L2, VariableMaxNorm = _layers()
         self.shape = shape
         self.penalty = VariableL1L2()
-        # The same builder as a fresh model; a dropout layer at every rate, one shared penalty.
+        self.max_norm = VariableMaxNorm()
+        # The same builder as a fresh model; a dropout layer at every rate, one shared penalty
+        # and one shared constraint.
         self.model = build_model({}, shape.n_features, shape.n_classes, shape.model,
                                  dropout=lambda rate, seed: VariableDropout(seed),
-                                 penalty=lambda: self.penalty)
+                                 penalty=lambda: self.penalty,
+                                 constraint=lambda: self.max_norm)
         self.dense = [x for x in self.model.layers if isinstance(x, keras.layers.Dense)]
         self.norms = [x for x in self.model.layers
                       if isinstance(x, keras.layers.BatchNormalization)]
         self.dropouts = [x for x in self.model.layers if isinstance(x, VariableDropout)]
         compile_model(self.model, shape.optimizer, shape.learning_rate)
+        # Keras checks ``optimizer.weight_decay is None`` when it traces the train step and casts
+        # it inside the graph: a variable there is read at every step, so each trial's decay
+        # applies without a new trace. Set after construction, it is tracked among the
+        # optimizer's variables (see prepare).
+        self.weight_decay = keras.Variable(0.0, trainable=False, name="weight_decay")
+        self.model.optimizer.weight_decay = self.weight_decay
 
     def prepare(self, params: dict[str, Any], seed: int):
         """Put the model in the state a fresh ``build_model(params, seed=seed)`` starts in."""
@@ -146,10 +182,12 @@ class ReusableModel:
             layer.reset(p["dropout"], s)
         self.penalty.l1.assign(p["l1"])
         self.penalty.l2.assign(p["l2"])
+        self.max_norm.max_value.assign(p["max_norm"])
         optimizer = self.model.optimizer
-        for var in optimizer.variables:
+        for var in optimizer.variables:  # the learning rate and weight decay too: set after
             var.assign(np.zeros(var.shape, dtype=var.dtype))
         optimizer.learning_rate = self.shape.learning_rate
+        self.weight_decay.assign(p["weight_decay"])
         return self.model
 
 
@@ -181,3 +219,88 @@ def shared(shape: Shape) -> ReusableModel | None:
     if shape not in pool:
         pool[shape] = ReusableModel(shape)
     return pool[shape]
+
+
+class ReusableClone:
+    """One compiled clone of a preset's or user's model, re-armed for each trial by ``prepare``:
+    the same idea as ``ReusableModel`` for a model regsearch did not build.
+
+    ``search/rewire.py`` clones the model once with variable-rate Dropout layers, one shared
+    variable-strength penalty and variable max-norm constraints in place of the plain ones, and
+    it is compiled once with the spec's optimizer. For each trial a plain clone is drawn as a
+    fresh trial would draw it (same seed, same weights, same dropout seeds), uncompiled, which
+    costs no trace; its weights, the dropout seeds and the trial's strengths are copied in and
+    the optimizer's state zeroed. ``tests/test_reuse.py`` compares the two epoch by epoch.
+
+    Only for an uncompiled model whose Dropout-family layers are plain ``keras.layers.Dropout``
+    (``VariableDropout`` reproduces that one op for op) and that has no Embedding: with a
+    max-norm bound on an Embedding, the reused clone's sparse update came out different from a
+    fresh clone's (0.017 apart after one step, with the same constraint objects; the cause is
+    in the optimizer's sparse path and was not found), and reuse must be exact. ``supports``
+    says so; other models get a fresh clone per trial.
+    """
+
+    def __init__(self, base, *, add_dropout: bool, optimizer: str, learning_rate: float) -> None:
+        import keras
+
+        from .rewire import Factories, apply
+
+        VariableDropout, VariableL1L2, VariableMaxNorm = _layers()
+        self.base, self.add_dropout = base, add_dropout
+        self.learning_rate = learning_rate
+        self.penalty = VariableL1L2()
+        self.bounds: list[Any] = []
+
+        def dropout(rate: float, seed: int | None, config: dict[str, Any]):
+            return VariableDropout(0, name=config["name"])
+
+        def constraint(axis: list[int]):
+            bound = VariableMaxNorm()
+            bound.axis = axis
+            self.bounds.append(bound)
+            return bound
+
+        self.model = apply(base, {}, add_dropout=add_dropout,
+                           factories=Factories(dropout=dropout, penalty=lambda: self.penalty,
+                                               constraint=constraint))
+        compile_model(self.model, optimizer, learning_rate)
+        self.weight_decay = keras.Variable(0.0, trainable=False, name="weight_decay")
+        self.model.optimizer.weight_decay = self.weight_decay
+        self.variable_dropout = VariableDropout
+
+    @staticmethod
+    def supports(base) -> bool:
+        """Whether ``base`` can be reused: uncompiled, and every dropout a plain Dropout."""
+        import keras
+
+        from .rewire import is_dropout, leaves
+
+        if base.compiled:
+            return False
+        layers = list(leaves(base))
+        return (not any(isinstance(x, keras.layers.Embedding) for x in layers)
+                and all(type(x) is keras.layers.Dropout for x in layers if is_dropout(x)))
+
+    def prepare(self, params: dict[str, Any], seed: int, *, keep_weights: bool = False):
+        """Put the model in the state a fresh ``rewire.apply(base, params, seed=seed)``
+        compiled with the same optimizer starts in."""
+        from .rewire import apply, leaves
+
+        p = effective_params(params)
+        fresh = apply(self.base, p, add_dropout=self.add_dropout, seed=seed,
+                      keep_weights=keep_weights)
+        for mine, theirs in zip(leaves(self.model), leaves(fresh), strict=True):
+            if isinstance(mine, self.variable_dropout):
+                mine.reset(p["dropout"], int(theirs.seed))
+            elif theirs.weights:
+                mine.set_weights(theirs.get_weights())
+        self.penalty.l1.assign(p["l1"])
+        self.penalty.l2.assign(p["l2"])
+        for bound in self.bounds:
+            bound.max_value.assign(p["max_norm"])
+        optimizer = self.model.optimizer
+        for var in optimizer.variables:  # the learning rate and weight decay too: set after
+            var.assign(np.zeros(var.shape, dtype=var.dtype))
+        optimizer.learning_rate = self.learning_rate
+        self.weight_decay.assign(p["weight_decay"])
+        return self.model

@@ -6,6 +6,13 @@ pixels, all by one range), fitted with scikit-learn on the training split and ap
 validation and test. The fitted scaling is ``(x - offset) / scale``, which is what
 ``keras.layers.Normalization(mean=offset, variance=scale**2)`` computes, so an exported model
 can take the features as they are in the data file.
+
+Images and token sequences keep their shape (``data.load_splits(..., flatten=False)``): the
+scaling still has one offset and scale per flattened feature, fitted on the training part
+flattened to (n, n_features), and ``transform`` flattens, scales and gives the array back in
+its own shape. Token ids are not scaled: "auto" is "none" for the text datasets (an NPZ of
+token sequences needs ``data.scaling = "none"``, as "auto" takes integer NPZ arrays for
+images).
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import numpy as np
 from .spec import DataSpec
 
 METHODS = ("standard", "minmax", "range", "none")
-IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist")
+IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "images")
+TEXT_DATASETS = ("imdb", "synthetic_text")
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,8 +57,13 @@ class Scaling:
         return cls(requested, "none", np.zeros(n_features), np.ones(n_features))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        """Scale features (rows of ``n_features`` values) as fitted; float32."""
-        return (np.asarray(x, dtype="float32") - self.offset) / self.scale
+        """Scale samples as fitted; float32, in ``x``'s shape. ``x`` is (n, n_features) or
+        samples of any shape (n, H, W, C), (n, T), ... of ``n_features`` values each."""
+        x = np.asarray(x, dtype="float32")
+        if x.ndim <= 2:
+            return (x - self.offset) / self.scale
+        flat = x.reshape(len(x), self.offset.size)
+        return ((flat - self.offset) / self.scale).reshape(x.shape)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, for study attributes and exports."""
@@ -66,12 +79,16 @@ class Scaling:
 
 def scaling_method(spec: DataSpec, x: np.ndarray) -> str:
     """The method ``data.scaling`` names; "auto" is one range for images (pixels share a
-    scale) and per-feature standardization for tabular data.
+    scale), none for token sequences (ids are not magnitudes) and per-feature standardization
+    for tabular data.
 
-    ``x`` is the dataset as loaded: an NPZ with 3+ dimensions or integer values is images.
+    ``x`` is the dataset as loaded: an NPZ with 3+ dimensions or integer values is images (so
+    token sequences in an NPZ need ``data.scaling = "none"``).
     """
     if spec.scaling != "auto":
         return spec.scaling
+    if spec.dataset in TEXT_DATASETS:
+        return "none"
     if spec.dataset in IMAGE_DATASETS:
         return "range"
     if spec.dataset == "npz" and (x.ndim >= 3 or np.issubdtype(x.dtype, np.integer)):
@@ -80,7 +97,8 @@ def scaling_method(spec: DataSpec, x: np.ndarray) -> str:
 
 
 def fit_scaling(x_train: np.ndarray, method: str, requested: str | None = None) -> Scaling:
-    """Fit ``method`` on the training features (n, n_features) with scikit-learn's scalers.
+    """Fit ``method`` on the training features (n, n_features), or samples of any shape
+    flattened to that, with scikit-learn's scalers.
 
     standard: per feature, mean and standard deviation (StandardScaler; a constant feature
     gets scale 1). minmax: per feature, min and range to [0, 1] (MinMaxScaler). range: one min
@@ -89,7 +107,8 @@ def fit_scaling(x_train: np.ndarray, method: str, requested: str | None = None) 
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     x = np.asarray(x_train, dtype="float64")
-    n_features = x.shape[1]
+    n_features = int(np.prod(x.shape[1:]))
+    x = x.reshape(len(x), n_features)
     if method == "standard":
         fitted = StandardScaler().fit(x)
         offset, scale = fitted.mean_, fitted.scale_

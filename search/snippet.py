@@ -3,9 +3,10 @@
 It has to reproduce the trial, so it holds everything the trial's figures depend on, not only
 the layers: the feature scaling regsearch fitted on the training split (as a Keras
 ``Normalization`` or ``Rescaling`` layer, so the model takes the features as they are in the
-data file), the exact BatchNormalization statistics the trainer sets each epoch, the optimizer and its learning rate, the batch
-size, the epochs, and the early stopping on the same signal the trainer stops on (validation
-accuracy minus ``gap_weight`` times the dropout-off gap, best weights restored).
+data file), the exact BatchNormalization statistics the trainer sets each epoch, the optimizer
+with its learning rate and weight decay, the batch size, the epochs, and the early stopping on
+the same signal the trainer stops on (validation accuracy minus ``gap_weight`` times the
+dropout-off gap, best weights restored).
 ``tests/test_snippet.py`` runs it in a fresh process on a study's split and gets the trial's
 figures back within noise.
 """
@@ -47,6 +48,11 @@ def keras_snippet(params: dict[str, Any], *, n_features: int, n_classes: int, mo
     p = effective_params(params)
     reg = ("None" if p["regularizer"] == "none"
            else f"keras.regularizers.L1L2(l1={p['l1']:.6g}, l2={p['l2']:.6g})")
+    kernel = f"kernel_regularizer={reg}"
+    if p["max_norm"] > 0:
+        kernel += f",\n                       kernel_constraint=keras.constraints.MaxNorm(" \
+                  f"max_value={p['max_norm']:.6g})"
+    decay = f", weight_decay={p['weight_decay']:.6g}" if p["weight_decay"] > 0 else ""
     layer = scaling_layer(scaling)
     n = training.train_eval_samples
     lines = [
@@ -63,17 +69,16 @@ def keras_snippet(params: dict[str, Any], *, n_features: int, n_classes: int, mo
     if layer is not None:
         lines.append(f"    {layer},")
     for units in model.hidden:
-        lines.append(f"    keras.layers.Dense({units}, activation=\"relu\", "
-                     f"kernel_regularizer={reg}),")
+        lines.append(f"    keras.layers.Dense({units}, activation=\"relu\", {kernel}),")
         if model.batch_norm:
             lines.append("    keras.layers.BatchNormalization(),")
         if p["dropout"] > 0:
             lines.append(f"    keras.layers.Dropout(rate={p['dropout']:.6g}),")
     lines += [
-        f"    keras.layers.Dense({n_classes}, activation=\"softmax\", kernel_regularizer={reg}),",
+        f"    keras.layers.Dense({n_classes}, activation=\"softmax\", {kernel}),",
         "])",
         f"model.compile(optimizer=keras.optimizers.{_OPTIMIZERS[training.optimizer]}"
-        f"(learning_rate={training.learning_rate:.6g}),",
+        f"(learning_rate={training.learning_rate:.6g}{decay}),",
         "              loss=\"sparse_categorical_crossentropy\", metrics=[\"accuracy\"])",
         "",
         "",
@@ -119,3 +124,105 @@ def keras_snippet(params: dict[str, Any], *, n_features: int, n_classes: int, mo
         "                                                   start_from_epoch=start)])",
     ]
     return "\n".join(lines)
+
+
+def model_snippet(params: dict[str, Any], *, model: ModelSpec, input_shape: tuple[int, ...],
+                  n_classes: int, training: TrainingSpec, seed: int, epochs: int,
+                  scaling: dict[str, Any] | None) -> str:
+    """Ready-to-paste Keras code for a preset's or the user's own model: it calls the user's
+    builder (or loads their file, or builds the preset), wires the setting in with regsearch's
+    public ``search.apply`` and trains as the confirmation's first run did (train +
+    validation, ``epochs``, ``seed``), so it reproduces that run's figures."""
+    p = effective_params(params)
+    setting = {k: v for k, v in p.items() if v not in (0, 0.0, "none")}
+    lines = [
+        "import numpy as np",
+        "import keras",
+        "import tensorflow as tf",
+        "",
+        "from search import apply  # regsearch: the setting's Dropout rates and kernel penalties",
+        "",
+        "tf.config.experimental.enable_op_determinism()",
+    ]
+    per_trial = False
+    if model.path is not None:
+        lines.append(f"model = keras.models.load_model({model.path!r})")
+    elif model.builder is not None:
+        module, _, function = model.builder.partition(":")
+        args, per_trial = _builder_args(model, input_shape, n_classes, p)
+        lines += ["import sys", "", f"sys.path.insert(0, {model.builder_path!r})",
+                  f"from {module} import {function}", ""]
+        if not per_trial:
+            lines.append(f"model = {function}({args})")
+    elif model.preset == "cnn":
+        lines += ["from search.presets import cnn", "",
+                  f"model = cnn({tuple(input_shape)}, {n_classes}, filters={tuple(model.filters)}, "
+                  f"hidden={tuple(model.hidden)})"]
+    else:
+        lines += ["from search.presets import text", "",
+                  "# vocabulary: one more than the largest token id in your data",
+                  f"model = text({tuple(input_shape)}, {n_classes}, "
+                  "vocabulary=int(max(x_train.max(), x_test.max())) + 1, "
+                  f"embedding_dim={model.embedding_dim}, hidden={tuple(model.hidden)})"]
+    lines += [f"keras.utils.set_random_seed({seed})"]
+    if per_trial:  # the builder takes the setting itself
+        lines.append(f"model = {function}({args})")
+    else:
+        lines.append(f"model = apply(model, {setting!r}, add_dropout={model.add_dropout}, "
+                     f"seed={seed}, keep_weights={model.start_from == 'saved'})")
+    lines += [
+        "if not model.compiled:",
+        f"    model.compile(optimizer=keras.optimizers.{_OPTIMIZERS[training.optimizer]}("
+        f"learning_rate={training.learning_rate:.6g}"
+        + (f", weight_decay={p['weight_decay']:.6g}" if p["weight_decay"] > 0 else "") + "),",
+        "                  loss=\"sparse_categorical_crossentropy\", metrics=[\"accuracy\"])",
+        "",
+        "# x_train, y_train: all your training rows (regsearch's train + validation), labels as",
+        f"# integers 0..{n_classes - 1}; x_test: new rows. The scaling regsearch fitted on the "
+        "training part:",
+        *_scaling_lines(scaling, input_shape),
+        f"model.fit(scale(x_train), y_train, batch_size={training.batch_size}, "
+        f"epochs={epochs}, verbose=0)",
+        "# BatchNormalization statistics exactly over the training rows (a few steps an epoch",
+        "# leave the moving averages far off); nothing happens for a model without it.",
+        "from search.batchnorm import set_population_statistics",
+        "",
+        "set_population_statistics(model, scale(x_train))",
+        "probs = model.predict(scale(x_test), verbose=0)",
+    ]
+    return "\n".join(lines)
+
+
+def _builder_args(model: ModelSpec, input_shape: tuple[int, ...], n_classes: int,
+                  p: dict[str, Any]) -> tuple[str, bool]:
+    """The builder's arguments as regsearch passes them (those of the data it takes, and the
+    setting's if it takes ``dropout`` and ``kernel_regularizer``), and whether it does."""
+    from .usermodel import DATA_ARGS, TRIAL_ARGS, resolve_builder, takes
+
+    fn = resolve_builder(model)
+    values = {"input_shape": repr(tuple(input_shape)), "n_classes": repr(n_classes),
+              "vocabulary": "int(max(x_train.max(), x_test.max())) + 1"}
+    args = [f"{k}={values[k]}" for k in DATA_ARGS if takes(fn, (k,))]
+    per_trial = takes(fn, TRIAL_ARGS)
+    if per_trial:
+        reg = ("None" if p["regularizer"] == "none" or not (p["l1"] or p["l2"])
+               else f"keras.regularizers.L1L2(l1={p['l1']:.6g}, l2={p['l2']:.6g})")
+        args += [f"dropout={p['dropout']:.6g}", f"kernel_regularizer={reg}"]
+        if takes(fn, ("kernel_constraint",)):
+            args.append("kernel_constraint=" + (
+                f"keras.constraints.MaxNorm({p['max_norm']:.6g})" if p["max_norm"] > 0
+                else "None"))
+    return ", ".join(args), per_trial
+
+
+def _scaling_lines(scaling: dict[str, Any] | None, input_shape: tuple[int, ...]) -> list[str]:
+    if not scaling or scaling.get("method", "none") == "none":
+        return ["def scale(x):", "    return np.asarray(x, dtype=\"float32\")", ""]
+    offset, scale = list(scaling["offset"]), list(scaling["scale"])
+    if len(set(offset)) == 1 and len(set(scale)) == 1:
+        o, s = f"np.float32({offset[0]:.9g})", f"np.float32({scale[0]:.9g})"
+    else:
+        shape = tuple(input_shape)
+        o = f"np.array({_floats(offset)}, dtype=\"float32\").reshape({shape})"
+        s = f"np.array({_floats(scale)}, dtype=\"float32\").reshape({shape})"
+    return ["def scale(x):", f"    return (np.asarray(x, dtype=\"float32\") - {o}) / {s}", ""]

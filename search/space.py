@@ -3,8 +3,10 @@
 The space is the one definition both backends translate (Optuna distributions, Keras Tuner
 hyperparameters). Parameter names are fixed because the model builder gives them meaning:
 ``dropout`` (rate after each hidden block), ``regularizer`` (which kernel penalty), ``l1`` and
-``l2`` (its strengths). A conditional param (``when``) is sampled only when an earlier choice
-takes one of the listed values, so ``l1`` does not exist in a trial whose regularizer is ``l2``.
+``l2`` (its strengths), ``weight_decay`` (the optimizer's decoupled weight decay) and
+``max_norm`` (a MaxNorm constraint on every Dense kernel). A conditional param (``when``) is
+sampled only when an earlier choice takes one of the listed values, so ``l1`` does not exist in
+a trial whose regularizer is ``l2``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from ._schema import Field, read_table, read_toml, type_name
 from .errors import Problem, SpecError
 
-PARAM_NAMES = ("dropout", "regularizer", "l1", "l2")
+PARAM_NAMES = ("dropout", "regularizer", "l1", "l2", "weight_decay", "max_norm")
 REGULARIZERS = ("none", "l1", "l2", "l1_l2")
 #: Which strength each regularizer kind uses; the builder and the space checks share it.
 USES = {"none": (), "l1": ("l1",), "l2": ("l2",), "l1_l2": ("l1", "l2")}
@@ -155,6 +157,10 @@ def _read_param(name: str, table: Any, key: str, problems: list[Problem]) -> Par
                                          f"high={high}"))
         elif name in ("l1", "l2") and low < 0:
             problems.append(Problem(f"{key}.low", f"a penalty strength must be >= 0, got low={low}"))
+        elif name == "weight_decay" and low < 0:
+            problems.append(Problem(f"{key}.low", f"a weight decay must be >= 0, got low={low}"))
+        elif name == "max_norm" and low <= 0:
+            problems.append(Problem(f"{key}.low", f"a max-norm bound must be > 0, got low={low}"))
         if len(problems) > before:
             return None
         return Float(name, low, high, log, _when(v["when"]))

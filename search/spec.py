@@ -17,7 +17,13 @@ from ._schema import (Field, key, non_negative, one_of, open_unit, positive, rea
 from .errors import Problem, RegsearchError, SpecError
 from .space import Space, load_space, space_from_dict
 
-DATASETS = ("digits", "npz", "csv", "parquet", "mnist", "fashion_mnist")
+PRESETS = ("mlp", "cnn", "text")
+START_FROM = ("fresh", "saved")
+DATASETS = ("digits", "npz", "csv", "parquet", "mnist", "fashion_mnist", "images", "imdb",
+            "synthetic_text")
+COLOR_MODES = ("grayscale", "rgb", "rgba")
+#: Token ids are stored as float32 features, which hold every integer up to 2**24 exactly.
+MAX_NUM_WORDS = 2**24
 SCALINGS = ("auto", "standard", "minmax", "range", "none")
 MISSING = ("error", "drop")
 BACKENDS = ("optuna", "keras-tuner")
@@ -68,6 +74,13 @@ def _path(v: str | dict) -> str | None:
     return "must not contain a NUL character" if isinstance(v, str) and "\x00" in v else None
 
 
+def _builder(v: str) -> str | None:
+    if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v):
+        return None
+    return ("must be 'module:function', such as 'mymodels:build' (the module is looked up in "
+            "model.builder_path, by default this spec's folder)")
+
+
 def _storage(v: str) -> str | None:
     if "\x00" in v:
         return "must not contain a NUL character"
@@ -81,6 +94,16 @@ def _storage(v: str) -> str | None:
 
 # Each section below is a dataclass whose fields are the section's keys: ``key(...)`` gives a
 # field's type(s), default and check once, and ``table_fields`` turns them into the schema.
+
+
+def _image_size(v: list) -> str | None:
+    ok = len(v) == 2 and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v)
+    return None if ok else "must be two positive integers [height, width]"
+
+
+def _num_words(v: int) -> str | None:
+    return None if 2 <= v <= MAX_NUM_WORDS else \
+        f"must be in [2, {MAX_NUM_WORDS}] (token ids are float32 features, exact up to 2**24)"
 
 
 @dataclass(frozen=True)
@@ -99,14 +122,61 @@ class DataSpec:
     limit: int = key(int, 0, check=non_negative)
     scaling: str = key(str, "auto", check=one_of(*SCALINGS))
     missing: str = key(str, "error", check=one_of(*MISSING))
+    # dataset = "images": every image resized to [height, width], read with this many channels.
+    image_size: tuple[int, int] = key(list, (28, 28), check=_image_size)
+    color_mode: str = key(str, "grayscale", check=one_of(*COLOR_MODES))
+    # dataset = "imdb" and "synthetic_text": token ids 0..num_words-1 (0 pads), each document
+    # padded or truncated at its start to sequence_length tokens.
+    num_words: int = key(int, 10000, check=_num_words)
+    sequence_length: int = key(int, 200, check=positive)
+    # dataset = "synthetic_text": how many documents, and the seed that makes them (not the
+    # study's seed: the data stays the same whatever seed splits it).
+    samples: int = key(int, 2000, check=positive)
+    generator_seed: int = key(int, 0, check=_seed)
+
+    def __post_init__(self) -> None:
+        # The file writes image_size as an array; the spec keeps a tuple (hashable, and equal
+        # to the default).
+        object.__setattr__(self, "image_size", tuple(self.image_size))
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The network's shape. The file writes ``hidden`` as an array; the spec keeps a tuple."""
+    """Which Keras model is regularized (search/usermodel.py).
 
+    ``preset`` is one of regsearch's own models (``search/presets.py``): the lecture-notes MLP
+    (``hidden``, ``batch_norm``; data flattened to vectors), a small CNN (``filters`` then
+    ``hidden``) or the text model (``embedding_dim`` then ``hidden``). ``builder``
+    ("module:function") or ``path`` (a ``.keras`` file) take the user's own model instead,
+    rewired each trial (``search/rewire.py``); ``add_dropout`` inserts Dropout after each
+    hidden Dense/Conv layer of a model that has none; ``start_from`` says whether training
+    starts from fresh weights or from the ones the user saved. The file writes arrays; the
+    spec keeps tuples.
+    """
+
+    preset: str = key(str, "mlp", check=one_of(*PRESETS))
     hidden: tuple[int, ...] = key(list, (50, 50))
     batch_norm: bool = key(bool, True)
+    filters: tuple[int, ...] = key(list, (32, 64))
+    embedding_dim: int = key(int, 16, check=positive)
+    builder: str | None = key(str, None, check=_builder)
+    # Where the builder's module is imported from: a folder relative to the spec (resolved;
+    # default the spec's own folder).
+    builder_path: str | None = key(str, None, check=_path)
+    path: str | None = key(str, None, check=_path)
+    add_dropout: bool = key(bool, False)
+    start_from: str = key(str, "fresh", check=one_of(*START_FROM))
+
+    @property
+    def own(self) -> bool:
+        """Whether this is the user's model (a builder or a saved file), not a preset."""
+        return self.builder is not None or self.path is not None
+
+    @property
+    def wants_vectors(self) -> bool:
+        """Whether the model takes flat feature vectors (the MLP preset): only then is the data
+        flattened; images and sequences otherwise keep their shape."""
+        return not self.own and self.preset == "mlp"
 
 
 @dataclass(frozen=True)
@@ -295,15 +365,28 @@ def spec_from_dict(doc: Any, path: str | Path) -> StudySpec:
     v = {name: read_table(doc.get(name, {}), fields, name, problems)
          for name, fields in _SECTIONS.items()}
 
-    hidden = v["model"].get("hidden")
-    if hidden is not None and (not hidden or not all(
-            isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)):
-        problems.append(Problem("model.hidden", f"must be a non-empty array of positive integers, "
-                                                f"got {hidden!r}"))
+    for name in ("hidden", "filters"):
+        sizes = v["model"].get(name)
+        if sizes is not None and (not sizes or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in sizes)):
+            problems.append(Problem(f"model.{name}", f"must be a non-empty array of positive "
+                                                     f"integers, got {sizes!r}"))
+    m = v["model"]
+    if m.get("builder") is not None and m.get("path") is not None:
+        problems.append(Problem("model", "give either builder (a function that returns the "
+                                         "model) or path (a saved .keras file), not both"))
+    if (m.get("builder") is not None or m.get("path") is not None) and \
+            m.get("preset", "mlp") != "mlp":
+        problems.append(Problem("model.preset", "applies only to regsearch's own models; "
+                                                "remove it when builder or path is given"))
+    if m.get("start_from") == "saved" and m.get("builder") is None and m.get("path") is None:
+        problems.append(Problem("model.start_from", "'saved' needs the user's model (builder "
+                                                    "or path); a preset starts fresh"))
     data = v["data"]
-    if data.get("dataset") in ("npz", "csv", "parquet") and not data.get("path"):
+    if data.get("dataset") in ("npz", "csv", "parquet", "images") and not data.get("path"):
+        what = "a folder" if data["dataset"] == "images" else "a file path"
         problems.append(Problem("data.path", f"is required for dataset = {data['dataset']!r} "
-                                             "(a file path, relative to this spec)"))
+                                             f"({what}, relative to this spec)"))
     if "validation" in data and "test" in data and data["validation"] + data["test"] >= 0.9:
         problems.append(Problem("data", f"validation + test must be < 0.9 to leave data to train "
                                         f"on, got {data['validation']} + {data['test']}"))
@@ -341,12 +424,19 @@ def spec_from_dict(doc: Any, path: str | Path) -> StudySpec:
     study = v["study"]
     if data["path"] is not None:
         data["path"] = str((base / data["path"]).resolve())
+    model = dict(v["model"], hidden=tuple(v["model"]["hidden"]),
+                 filters=tuple(v["model"]["filters"]))
+    if model["path"] is not None:
+        model["path"] = str((base / model["path"]).resolve())
+    if model["builder"] is not None:
+        model["builder_path"] = str((base / (model["builder_path"] or ".")).resolve())
+    model = ModelSpec(**model)
     return StudySpec(
         path=str(path), name=study["name"], space=space,
         space_path=str(base / space_ref) if isinstance(space_ref, str) else str(path),
         storage=resolve_storage(study["storage"], base), seed=study["seed"],
         backend=study["backend"], data=DataSpec(**data),
-        model=ModelSpec(hidden=tuple(v["model"]["hidden"]), batch_norm=v["model"]["batch_norm"]),
+        model=model,
         training=TrainingSpec(**v["training"]), search=SearchSpec(**v["search"]),
         tolerance=v["selection"]["tolerance"], evaluation=EvaluationSpec(**v["evaluation"]),
         keras_tuner=KerasTunerSpec(**v["keras_tuner"]),

@@ -30,13 +30,14 @@ from optuna.trial import TrialState
 from .errors import RegsearchError, SpecError
 from .guard import LearningGuard, learns_nothing
 from .objective import BASELINE_ROLE, Selection, select
-from .space import Float, Param
+from .space import PARAM_NAMES, Float, Param
 from .spec import StudySpec, spec_from_dict
 
 if TYPE_CHECKING:
     from .evaluation import FoldedResult
 
-PARAMS = ("dropout", "regularizer", "l1", "l2")
+#: The params a trial can record: every name the space allows.
+PARAMS = PARAM_NAMES
 METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "gap")
 
 #: The study's user attributes: what regsearch records beside the trials.
@@ -267,6 +268,12 @@ class Snapshot:
     @functools.cached_property
     def spec(self) -> StudySpec:
         return _parse_spec(self.study.study_name, self.attrs)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The param names the study's space searches, in ``PARAMS`` order: the rows a table
+        of its settings shows (the others are off in every trial)."""
+        return tuple(k for k in PARAMS if k in self.spec.space)
 
     @functools.cached_property
     def selection(self) -> Selection | None:

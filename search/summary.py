@@ -45,13 +45,14 @@ def settings(snap: Snapshot) -> list[dict[str, Any]]:
     return out
 
 
-def side_by_side(entries: list[Mapping[str, Any]]) -> pd.DataFrame:
-    """One column per setting, one row per param and figure; figures with a standard error
-    read ``0.9612 ± 0.0040``."""
+def side_by_side(entries: list[Mapping[str, Any]], params: tuple[str, ...] = PARAMS
+                 ) -> pd.DataFrame:
+    """One column per setting, one row per param (of ``params``: the study's, ``Snapshot.params``)
+    and figure; figures with a standard error read ``0.9612 ± 0.0040``."""
     columns = {}
     for entry in entries:
         col: dict[str, Any] = {"trial": entry["trial"]}
-        col.update({k: fmt(entry["params"].get(k)) for k in PARAMS})
+        col.update({k: fmt(entry["params"].get(k)) for k in params})
         for label, key in ROWS:
             value, se = entry.get(key), entry.get(f"{key}_se")
             col[label] = fmt(value) + (f" ± {se:.4f}" if se is not None else "")
@@ -75,7 +76,8 @@ def format_summary(snap: Snapshot) -> str:
     if snap.scaling is not None:
         lines.append(scaling_line(snap.scaling))
     entries = settings(snap)
-    lines.append(side_by_side(entries).to_string() if entries else "(no results yet)")
+    lines.append(side_by_side(entries, snap.params).to_string() if entries
+                 else "(no results yet)")
     c = snap.counts
     lines.append(f"trials: {c['complete']} completed, {c['pruned']} pruned"
                  + (f" ({c['raced']} by racing between folds)" if c.get("raced") else "")

@@ -33,6 +33,7 @@ from .spec import ModelSpec, TrainingSpec
 
 if TYPE_CHECKING:
     from .data import Splits
+    from .usermodel import ModelSource
 
 Report = Callable[[int, float], bool]
 #: The objective from (val_accuracy, gap), as ``search/objective.py`` defines it.
@@ -144,7 +145,8 @@ def _loss(model, y: np.ndarray, probs: np.ndarray) -> float:
     """The compiled loss as ``evaluate`` reports it: cross-entropy plus the penalties."""
     import keras
 
-    cross = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+    # The model's own loss (a user's compiled model may use logits), as a function.
+    cross = keras.ops.mean(keras.losses.get(model.loss)(y, probs))
     return float(keras.ops.convert_to_numpy(cross)) + sum(
         float(keras.ops.convert_to_numpy(penalty)) for penalty in model.losses)
 
@@ -225,6 +227,7 @@ class Trainer:
         self.training = training
         self.score = score
         self._reusable: ReusableModel | None = None
+        self._source: ModelSource | None = None
         self._built = False  # whether this trainer built a model it must release
 
     def __enter__(self) -> Trainer:
@@ -237,6 +240,7 @@ class Trainer:
         """Release the model this trainer built (reused or last fresh) and what tracing it
         left behind; a model shared through ``reuse.shared_models()`` is the context's."""
         self._reusable = None
+        self._source = None
         if self._built:
             self._built = False
             _clear()
@@ -319,6 +323,8 @@ class Trainer:
         import keras
 
         s = self.splits
+        if not self.model_spec.wants_vectors:
+            return self._user_model(params, training, seed)
         if training.reuse_model:
             shape = Shape(s.n_features, s.n_classes, self.model_spec, training.optimizer,
                           training.learning_rate)
@@ -334,7 +340,24 @@ class Trainer:
         self._built = True
         keras.utils.set_random_seed(seed)
         return compile_model(build_model(params, s.n_features, s.n_classes, self.model_spec,
-                                         seed=seed), training.optimizer, training.learning_rate)
+                                         seed=seed), training.optimizer, training.learning_rate,
+                             weight_decay=effective_params(params)["weight_decay"])
+
+
+    def _user_model(self, params: dict[str, Any], training: TrainingSpec, seed: int):
+        """A preset's or the user's model for ``params`` (``search/usermodel.py``): a fresh
+        clone with the setting wired in, the last one's graph state freed first."""
+        from .usermodel import ModelSource, vocabulary
+
+        s = self.splits
+        if self._source is None:
+            self._source = ModelSource(
+                self.model_spec, s.input_shape, s.n_classes,
+                vocabulary(s.x_train, s.x_val, s.x_test), scaled=s.scaling.method != "none")
+        if self._built and not self._source.reuses(training):
+            _clear()  # the last fresh clone's graph state; a reused clone is kept
+        self._built = True
+        return self._source.model(params, seed, training)
 
 
 def _evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:

@@ -71,7 +71,7 @@ BAD_SPECS = [
      "study.space: bad space file {dir}/nowhere.toml: space file not found"),
     ("unknown dataset", '[data]\ndataset = "imagenet"\n',
      "data.dataset: must be one of 'digits', 'npz', 'csv', 'parquet', 'mnist', "
-     "'fashion_mnist', got 'imagenet'"),
+     "'fashion_mnist', 'images', 'imdb', 'synthetic_text', got 'imagenet'"),
     ("unknown backend", 'HEAD+backend = "ray"\n',
      "study.backend: must be one of 'optuna', 'keras-tuner', got 'ray'"),
     ("unknown sampler", '[search]\nsampler = "grid"\n',

@@ -100,7 +100,8 @@ def check_confirmed(study) -> dict:
     base, setting_ = confirmation["settings"]
     assert base["trial"] == baseline_trial(study).number == int(sel.baseline["number"])
     assert setting_["trial"] == int(other["number"])
-    assert base["params"] == {"dropout": 0.0, "regularizer": "none", "l1": 0.0, "l2": 0.0}
+    assert base["params"] == {"dropout": 0.0, "regularizer": "none", "l1": 0.0, "l2": 0.0,
+                              "weight_decay": 0.0, "max_norm": 0.0}
     trial = study.trials[setting_["trial"]]
     assert trial.state.name == "COMPLETE"
     assert setting_["params"]["dropout"] == pytest.approx(trial.params["dropout"])
@@ -129,7 +130,8 @@ def test_export_writes_the_confirmed_answer(finished_study, tmp_path, capsys):
     confirmation = study.user_attrs["confirmation"]
     assert doc["study"] == "e2e" and doc["backend"] == "optuna"
     assert doc["params"] == confirmation["params"] and doc["trial"] == confirmation["answer_trial"]
-    assert set(doc["params"]) == {"dropout", "regularizer", "l1", "l2"}
+    assert set(doc["params"]) == {"dropout", "regularizer", "l1", "l2", "weight_decay",
+                                  "max_norm"}
     assert doc["answer"] == ("regularize" if confirmation["regularize"] else "no regularization")
     assert doc["verdict"] == confirmation["verdict"]
     assert doc["statement"] == confirm.statement(confirmation)

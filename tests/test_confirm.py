@@ -22,7 +22,8 @@ from search.study import Snapshot, baseline_trial, counted_trials
 
 from .conftest import SPACE, write_tiny_spec
 
-NO_REGULARIZATION = {"dropout": 0.0, "regularizer": "none", "l1": 0.0, "l2": 0.0}
+NO_REGULARIZATION = {"dropout": 0.0, "regularizer": "none", "l1": 0.0, "l2": 0.0,
+                     "weight_decay": 0.0, "max_norm": 0.0}
 
 #: Settings that cannot learn digits in a few epochs: half the units dropped and an L1 penalty
 #: that drives every weight to zero.

@@ -1,11 +1,13 @@
 """The reused model gives the same answer as a freshly built one, and really is reused.
 
 Tolerance: none. The reused graph performs the same float32 operations in the same order as a
-fresh ``keras.layers.Dropout`` / ``keras.regularizers.L1L2`` model (a zero strength adds an
-exact zero; the dropout scale is rounded as TensorFlow rounds it for a Python rate), so every
-per-epoch figure is bit for bit the same. That matters beyond tidiness: an earlier version that
-divided by ``1 - rate`` in float32 differed by 5e-7 in the loss after a few epochs, and after 30
-epochs some trials ended 0.4 points apart in validation accuracy.
+fresh ``keras.layers.Dropout`` / ``keras.regularizers.L1L2`` / ``keras.constraints.MaxNorm``
+model with the same optimizer weight decay (a zero strength adds an exact zero, a max-norm of 0
+and a weight decay of 0 leave the weights as they are; the dropout scale is rounded as
+TensorFlow rounds it for a Python rate), so every per-epoch figure is bit for bit the same.
+That matters beyond tidiness: an earlier version that divided by ``1 - rate`` in float32
+differed by 5e-7 in the loss after a few epochs, and after 30 epochs some trials ended 0.4
+points apart in validation accuracy.
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ SETTINGS = {
     "l2": {"dropout": 0.3, "regularizer": "l2", "l2": 1e-2},
     "l1_l2": {"dropout": 0.1, "regularizer": "l1_l2", "l1": 1e-4, "l2": 1e-3},
     "baseline": {},
+    # A bound of 1 binds from the start: Glorot kernels' columns have norms about 1.
+    "max-norm": {"dropout": 0.2, "regularizer": "l2", "l2": 1e-3, "max_norm": 1.0},
 }
+#: A prior trial with every variable on, so the trial after it must switch them back off.
+PRIOR = {"dropout": 0.5, "regularizer": "l2", "l2": 0.05, "weight_decay": 0.05, "max_norm": 1.5}
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +72,44 @@ def assert_same(fresh, reused):
 @pytest.mark.parametrize("name", SETTINGS)
 def test_a_trial_on_the_reused_model_equals_one_on_a_fresh_model(setup, name):
     fresh, _ = fit(setup, SETTINGS[name], reuse_model=False)
-    fit(setup, {"dropout": 0.5, "regularizer": "l2", "l2": 0.05}, reuse_model=True)  # a prior trial
+    fit(setup, PRIOR, reuse_model=True)
     reused, _ = fit(setup, SETTINGS[name], reuse_model=True)
     assert_same(fresh, reused)
+
+
+def test_weight_decay_on_the_reused_model_equals_a_fresh_optimizer_with_that_decay(setup):
+    """The decay is a variable the traced step reads: trial after trial it does what a fresh
+    ``compile_model(..., weight_decay=...)`` does, curves and final weights bit for bit."""
+    import keras
+
+    from search.models import build_model, compile_model
+
+    spec, folds, _ = setup
+    fold = folds[0]
+    reusable = reuse.ReusableModel(reuse.Shape(fold.n_features, fold.n_classes, spec.model,
+                                               "adam", 1e-3))
+
+    def train(model):
+        history = model.fit(fold.x_train, fold.y_train, batch_size=100, epochs=3, verbose=0,
+                            validation_data=(fold.x_val, fold.y_val))
+        weights = [w.numpy() for layer in model.layers if isinstance(
+            layer, (keras.layers.Dense, keras.layers.BatchNormalization)) for w in layer.weights]
+        return history.history, weights
+
+    for seed, params in enumerate([PRIOR, {"dropout": 0.2, "weight_decay": 1e-2},
+                                   {"dropout": 0.3, "regularizer": "l2", "l2": 1e-3,
+                                    "weight_decay": 3e-3, "max_norm": 1.0}]):
+        keras.utils.set_random_seed(seed)
+        fresh = compile_model(build_model(params, fold.n_features, fold.n_classes, spec.model,
+                                          seed=seed), "adam", 1e-3, params["weight_decay"])
+        assert fresh.optimizer.weight_decay == params["weight_decay"]
+        fresh_history, fresh_weights = train(fresh)
+        keras.utils.set_random_seed(seed)
+        model = reusable.prepare(params, seed)
+        assert float(model.optimizer.weight_decay.numpy()) == np.float32(params["weight_decay"])
+        history, weights = train(model)
+        assert history == fresh_history
+        assert all(np.array_equal(a, b) for a, b in zip(weights, fresh_weights, strict=True))
 
 
 def test_nothing_leaks_from_a_pruned_trial_into_the_next(setup):
@@ -129,3 +170,23 @@ def test_the_penalty_is_the_one_keras_l1l2_computes(setup, l1, l2):
         assert float(loss) == float(reference(kernel))
     weights = np.random.default_rng(0).normal(size=kernels[0].shape).astype("float32")
     assert float(model.layers[0].kernel.regularizer(weights)) == float(reference(weights))
+
+
+@pytest.mark.parametrize("max_norm", [0.0, 0.5, 3.0])
+def test_the_constraint_is_the_one_keras_maxnorm_computes_and_off_is_the_identity(setup,
+                                                                                  max_norm):
+    import keras
+
+    spec, folds, _ = setup
+    shape = reuse.Shape(folds[0].n_features, folds[0].n_classes, spec.model, "adam", 1e-3)
+    model = reuse.ReusableModel(shape).prepare({"max_norm": max_norm}, seed=3)
+    kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
+    assert len({id(k.constraint) for k in kernels}) == 1  # one shared constraint
+    weights = np.random.default_rng(0).normal(size=kernels[0].shape).astype("float32")
+    constrained = keras.ops.convert_to_numpy(kernels[0].constraint(weights))
+    if max_norm == 0:
+        assert np.array_equal(constrained, weights)
+    else:
+        reference = keras.constraints.MaxNorm(max_value=max_norm)(weights)
+        assert np.array_equal(constrained, keras.ops.convert_to_numpy(reference))
+        assert np.linalg.norm(constrained, axis=0).max() <= max_norm * (1 + 1e-6)

@@ -19,7 +19,7 @@ import pytest
 from search.cli import main
 from search.data import load_raw
 from search.folds import fold_splits
-from search.models import build_model
+from search.models import build_model, compile_model, effective_params
 from search.snippet import keras_snippet
 from search.spec import load_spec
 
@@ -44,6 +44,8 @@ RUN_SNIPPET = textwrap.dedent("""\
     {"dropout": 0.25, "regularizer": "l2", "l2": 3e-4},
     {"dropout": 0.1, "regularizer": "none"},
     {},
+    {"dropout": 0.2, "regularizer": "l2", "l2": 1e-3, "weight_decay": 1e-4, "max_norm": 3.0},
+    {"weight_decay": 2.5e-3},
 ])
 def test_snippet_builds_the_same_model(params, tiny_spec):
     spec = load_spec(tiny_spec(epochs=1))
@@ -68,6 +70,16 @@ def test_snippet_builds_the_same_model(params, tiny_spec):
             if "kernel_initializer" in config:
                 config["kernel_initializer"]["config"].pop("seed")
         assert ca == cb
+    # The same optimizer, weight decay included; the constraint and decay are named only when on.
+    p = effective_params(params)
+    compiled = compile_model(built, spec.training.optimizer, spec.training.learning_rate,
+                             p["weight_decay"])
+    ca, cb = pasted.optimizer.get_config(), compiled.optimizer.get_config()
+    ca.pop("name"), cb.pop("name")
+    assert ca == cb
+    assert (f"weight_decay={p['weight_decay']:.6g})" in code) == (p["weight_decay"] > 0)
+    assert code.count("kernel_constraint=keras.constraints.MaxNorm(") == \
+        (len(spec.model.hidden) + 1 if p["max_norm"] > 0 else 0)
 
 
 def _study_and_fold(kind: str, tmp_path: Path, tiny_spec) -> tuple[Path, Path]:

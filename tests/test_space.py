@@ -7,7 +7,7 @@ import pytest
 from search.errors import SpecError
 from search.space import Choice, Float, load_space, space_from_dict
 
-from .conftest import SPACE
+from .conftest import ROOT, SPACE
 
 GOOD = """
 [dropout]
@@ -54,10 +54,37 @@ def test_conditions_follow_the_regularizer():
     assert not space.is_active(space["l2"], {"regularizer": "none"})
 
 
+def test_decay_space_loads_with_weight_decay_and_max_norm_unconditional():
+    space = load_space(ROOT / "spaces" / "decay.toml")
+    assert [p.name for p in space.params] == ["dropout", "regularizer", "l2", "weight_decay",
+                                              "max_norm"]
+    assert space["weight_decay"] == Float("weight_decay", 1e-6, 1e-1, log=True)
+    assert space["max_norm"] == Float("max_norm", 1.0, 6.0)
+    for regularizer in ("none", "l2"):
+        assert space.is_active(space["weight_decay"], {"regularizer": regularizer})
+        assert space.is_active(space["max_norm"], {"regularizer": regularizer})
+    assert space_from_dict(space.to_dict()) == space
+
+
+def test_weight_decay_and_max_norm_accept_their_bounds_and_a_condition():
+    space = space_from_dict({
+        "regularizer": {"type": "choice", "choices": ["none", "l2"]},
+        "l2": {"type": "float", "low": 1e-5, "high": 1e-2, "when": {"regularizer": "l2"}},
+        "weight_decay": {"type": "float", "low": 0.0, "high": 1e-2},  # 0: off, linear scale
+        "max_norm": {"type": "float", "low": 0.5, "high": 4.0, "when": {"regularizer": "none"}},
+    })
+    assert space["weight_decay"] == Float("weight_decay", 0.0, 1e-2)
+    assert space.is_active(space["max_norm"], {"regularizer": "none"})
+    assert not space.is_active(space["max_norm"], {"regularizer": "l2"})
+    alone = space_from_dict({"weight_decay": {"type": "float", "low": 1e-6, "high": 1e-1,
+                                              "log": True}})
+    assert alone["weight_decay"].log
+
+
 BAD = [
     # (edit of the good file, key named in the message, what the message says is allowed)
     (GOOD + "\n[momentum]\ntype = \"float\"\nlow = 0.1\nhigh = 0.9\n", "momentum",
-     "unknown parameter; allowed: dropout, regularizer, l1, l2"),
+     "unknown parameter; allowed: dropout, regularizer, l1, l2, weight_decay, max_norm"),
     (GOOD.replace("low = 0.1\nhigh = 0.5", "low = 0.1\nhigh = 0.5\nstep = 0.1"), "dropout.step",
      "unknown key; allowed keys: high, log, low, type, when"),
     (GOOD.replace("low = 0.1\nhigh = 0.5", "low = 0.5\nhigh = 0.1"), "dropout.low",
@@ -83,6 +110,18 @@ BAD = [
      "l2.when", "l2 must be active when regularizer = 'l1_l2'"),
     (GOOD.replace('type = "choice"', 'type = "float"'), "regularizer.type",
      "must be 'choice' for regularizer, got 'float'"),
+    (GOOD + '[weight_decay]\ntype = "float"\nlow = -1e-4\nhigh = 1e-1\n', "weight_decay.low",
+     "a weight decay must be >= 0, got low=-0.0001"),
+    (GOOD + '[weight_decay]\ntype = "float"\nlow = 0.0\nhigh = 1e-1\nlog = true\n',
+     "weight_decay.low", "low > 0 must hold for log = true"),
+    (GOOD + '[weight_decay]\ntype = "choice"\nchoices = ["adamw"]\n', "weight_decay.type",
+     "must be 'float' for weight_decay, got 'choice'"),
+    (GOOD + '[max_norm]\ntype = "float"\nlow = 0.0\nhigh = 5.0\n', "max_norm.low",
+     "a max-norm bound must be > 0, got low=0.0"),
+    (GOOD + '[max_norm]\ntype = "float"\nlow = -2.0\nhigh = 5.0\n', "max_norm.low",
+     "a max-norm bound must be > 0, got low=-2.0"),
+    (GOOD + '[max_norm]\ntype = "float"\nlow = 1.0\nhigh = 5.0\n'
+     'when = { regularizer = ["l5"] }\n', "max_norm.when.regularizer", "unknown value(s) ['l5']"),
     ("dropout = 3", "dropout", "must be a table, got integer"),
     ("", "", "the space is empty"),
 ]

@@ -53,7 +53,8 @@ BAD = [
     (HEAD + '[search]\npruner = "hyperband"\n', "search.pruner",
      "must be one of 'median', 'percentile', 'none'"),
     (HEAD + '[data]\ndataset = "imagenet"\n', "data.dataset",
-     "must be one of 'digits', 'npz', 'csv', 'parquet', 'mnist', 'fashion_mnist', got 'imagenet'"),
+     "must be one of 'digits', 'npz', 'csv', 'parquet', 'mnist', 'fashion_mnist', 'images', "
+     "'imdb', 'synthetic_text', got 'imagenet'"),
     (HEAD + '[data]\ndataset = "npz"\n', "data.path", "is required for dataset = 'npz'"),
     (HEAD + "[data]\nvalidation = 0.5\ntest = 0.45\n", "data", "validation + test must be < 0.9"),
     (HEAD + "[data]\ntest = 1.5\n", "data.test", "must be in (0, 1), got 1.5"),

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 
 from .. import confirm
-from ..study import PARAMS, Snapshot
+from ..study import Snapshot
 from ..summary import ROWS, fmt, settings
 from .figures import FIGURES
 from .verdicts import (DIFFERENCES, confirmed_role, counts_line, describe_params, interval_text,
@@ -73,7 +73,7 @@ def dashboard_note(snap: Snapshot, confirmation: Mapping[str, Any],
                   _row("", *(_md(e["label"]) for e in entries)),
                   "|---|" + "---|" * len(entries), _row("trial", *(str(e["trial"])
                                                                   for e in entries))]
-        lines += [_row(k, *(_md(fmt(e["params"][k])) for e in entries)) for k in PARAMS]
+        lines += [_row(k, *(_md(fmt(e["params"][k])) for e in entries)) for k in snap.params]
         for label, k in ROWS:
             lines.append(_row(label, *(fmt(e.get(k)) + (f" ± {e[k + '_se']:.4f}"
                                                         if e.get(k + "_se") is not None else "")

@@ -30,13 +30,14 @@ from ..summary import settings
 FIGURES = {
     "curves.png": "Learning curves of the baseline and the confirmed setting (first fold)",
     "pareto.png": "Gap against validation accuracy on the folds, every completed trial",
-    "slice_gap.png": "Gap against dropout and lambda (Optuna)",
-    "slice_val_accuracy.png": "Validation accuracy against dropout and lambda (Optuna)",
+    "slice_gap.png": "Gap against dropout and each strength (Optuna)",
+    "slice_val_accuracy.png": "Validation accuracy against dropout and each strength (Optuna)",
     "importances.png": "Parameter importances for the objective (Optuna)",
     "history.png": "Optimization history (Optuna)",
 }
-#: The params the slice plots show: the dropout rate and lambda, the L1 and L2 strengths.
-SLICED = ("dropout", "l1", "l2")
+#: The params the slice plots show: the dropout rate, lambda (the L1 and L2 strengths), and the
+#: weight decay and max-norm bound where the space searches them.
+SLICED = ("dropout", "l1", "l2", "weight_decay", "max_norm")
 
 
 def write_figures(snap: Snapshot, out_dir: Path) -> dict[str, str | None]:

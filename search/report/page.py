@@ -24,7 +24,7 @@ from typing import Any
 from .. import confirm
 from ..export import write_atomic
 from ..spec import study_file
-from ..study import PARAMS, Snapshot
+from ..study import Snapshot
 from ..summary import ROWS, fmt, scaling_line, settings
 from .figures import FIGURES, setting_label
 from .verdicts import (DIFFERENCES, confirmed_role, counts_line, describe_params, selection_line,
@@ -188,7 +188,7 @@ def _search_html(snap: Snapshot) -> str:
             + "</tr>"]
     rows += [f"<tr><td>{k}</td>"
              + "".join(_value(f"cv.{key}.{k}", e["params"][k]) for key, e in zip(_KEYS, entries))
-             + "</tr>" for k in PARAMS]
+             + "</tr>" for k in snap.params]
     for label, k in ROWS:
         cells = []
         for key, e in zip(_KEYS, entries):

@@ -46,7 +46,7 @@ def terminal_summary(snap: Snapshot, confirmation: Mapping[str, Any], target: Pa
     entries = settings(snap)
     if entries:
         lines += ["cross-validation (mean ± SE over the folds) and confirmed test figures:",
-                  side_by_side(entries).to_string()]
+                  side_by_side(entries, snap.params).to_string()]
     lines += [selection_line(snap), counts_line(snap),
               *([scaling_line(snap.scaling)] if snap.scaling else [])]
     timing = timing_line(snap, confirmation)

@@ -1,0 +1,261 @@
+"""The user's own model and the CNN and text presets, through the CLI: studies complete, the
+export's ``.keras`` file and snippet give the confirmation's figures back, bad models fail
+before anything is written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from search.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACE = ROOT / "spaces" / "regularization.toml"
+
+STUDY = """\
+[study]
+name = "{name}"
+space = "{space}"
+seed = 3
+
+[data]
+{data}
+
+[model]
+{model}
+
+[training]
+max_epochs = 3
+patience = 2
+min_steps = 0
+
+[evaluation]
+folds = 2
+
+[confirm]
+seeds = 2
+
+[search]
+trials = 2
+sampler_startup = 2
+pruner = "none"
+"""
+
+#: A Functional model with Conv2D, Dense and Dropout, for the digits kept as 8x8 images.
+BUILDERS = """\
+import keras
+
+
+def build(input_shape, n_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Reshape((*input_shape, 1))(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(16, activation="relu")(x)
+    x = keras.layers.Dropout(0.25)(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def plain(input_shape, n_classes):
+    return keras.Sequential([keras.Input(shape=input_shape), keras.layers.Flatten(),
+                             keras.layers.Dense(16, activation="relu"),
+                             keras.layers.Dense(n_classes, activation="softmax")])
+
+
+def wrong_input(n_classes):
+    return keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+                             keras.layers.Dense(n_classes, activation="softmax")])
+
+
+def broken(input_shape):
+    raise ValueError("no such layer size")
+
+
+def not_a_model():
+    return "a string"
+"""
+
+
+def write(folder: Path, name: str, model: str, data: str = "limit = 360") -> Path:
+    (folder / "mymodels.py").write_text(BUILDERS)
+    path = folder / f"{name}.toml"
+    path.write_text(STUDY.format(name=name, space=SPACE.as_posix(), data=data, model=model))
+    return path
+
+
+def storage(spec: Path) -> str:
+    return f"sqlite:///{spec.parent / 'regsearch.db'}"
+
+
+@pytest.mark.slow
+def test_a_builders_functional_model_is_searched_and_exported_with_a_reproducing_keras_file(
+        tmp_path, capsys):
+    import keras
+
+    from search.data import load_raw_splits
+    from search.spec import load_spec
+
+    spec = write(tmp_path, "own", 'builder = "mymodels:build"')
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    study = optuna.load_study(study_name="own", storage=storage(spec))
+    trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 3 and study.user_attrs["input_shape"] == [8, 8]  # baseline + 2
+    out = tmp_path / "own.json"
+    assert main(["export", "own", "--storage", storage(spec), "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["model_file"] == "own.keras"
+    confirmation = study.user_attrs["confirmation"]
+    chosen = confirmation["settings"][1 if confirmation["regularize"] else 0]
+    # The file takes the data as it is (the scaling is its first layer) and is the answer's
+    # first confirmation run: its test accuracy comes back.
+    model = keras.models.load_model(tmp_path / "own.keras")
+    raw = load_raw_splits(load_spec(spec).data, 3, flatten=False)
+    probs = model.predict(raw.x_test, verbose=0)
+    assert np.mean(probs.argmax(axis=1) == raw.y_test) == pytest.approx(
+        chosen["runs"][0]["test_accuracy"], abs=1e-6)
+    # The snippet calls the user's builder and search.apply, and trains the same run.
+    snippet = doc["keras_snippet"]
+    assert "from mymodels import build" in snippet and "apply(" in snippet
+    check = textwrap.dedent(f"""\
+        import numpy as np
+        from search.data import load_raw_splits
+        from search.folds import pooled
+        from search.spec import load_spec
+        raw = load_raw_splits(load_spec({str(spec)!r}).data, 3, flatten=False)
+        x_train, y_train = pooled(raw)
+        x_test, y_test = raw.x_test, raw.y_test
+        """) + snippet + textwrap.dedent("""
+        probs = model.predict(x_test, verbose=0)
+        print("TEST", float(np.mean(probs.argmax(axis=1) == y_test)))
+        """)
+    done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    test = float(done.stdout.split("TEST")[-1])
+    assert test == pytest.approx(chosen["runs"][0]["test_accuracy"], abs=0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,data", [
+    ('preset = "cnn"\nfilters = [8]\nhidden = [16]', "limit = 360"),
+    ('preset = "text"\nembedding_dim = 8\nhidden = [8]',
+     'dataset = "synthetic_text"\nsamples = 400\nnum_words = 500\nsequence_length = 40'),
+])
+def test_a_short_study_completes_on_each_preset(tmp_path, capsys, model, data):
+    spec = write(tmp_path, "preset", model, data)
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    study = optuna.load_study(study_name="preset", storage=storage(spec))
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 3
+    assert "confirmation" in study.user_attrs
+    assert "ANSWER:" in capsys.readouterr().out
+
+
+def test_a_saved_keras_file_starts_from_its_weights_when_asked(tmp_path, capsys):
+    import keras
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        (tmp_path / "mymodels.py").write_text(BUILDERS)
+        import importlib
+
+        built = importlib.import_module("mymodels").build((8, 8), 10)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("mymodels", None)
+    built.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05),
+                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    built.save(tmp_path / "model.keras")
+    from search.objective import trainer_for
+    from search.folds import study_data
+    from search.spec import load_spec
+
+    spec = load_spec(write(tmp_path, "saved", 'path = "model.keras"\nstart_from = "saved"'))
+    folds, _ = study_data(spec)
+    with trainer_for(spec, folds[0]) as trainer:
+        model = trainer._model_for({"dropout": 0.4}, spec.training, seed=1)
+        # the user's weights, the user's optimizer, the trial's rate
+        for a, b in zip(model.get_weights(), built.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        assert type(model.optimizer).__name__ == "SGD"
+        assert [x.rate for x in model.layers if isinstance(x, keras.layers.Dropout)] == [0.4]
+
+
+@pytest.mark.parametrize("model,message", [
+    ('builder = "nowhere:build"', "model.builder = 'nowhere:build': cannot import module "
+                                  "'nowhere'"),
+    ('builder = "mymodels:missing"', "has no function 'missing'"),
+    ('builder = "mymodels:broken"', "the builder raised ValueError: no such layer size"),
+    ('builder = "mymodels:not_a_model"', "the builder returned str, not a Keras model"),
+    ('builder = "mymodels:wrong_input"', "the model takes inputs of shape (28, 28) per sample, "
+                                         "but the data's samples have shape (8, 8)"),
+    ('builder = "mymodels:plain"', "add_dropout"),
+    ('path = "missing.keras"', "model.path = "),
+])
+def test_a_model_that_cannot_be_searched_fails_in_one_line_before_anything_is_written(
+        tmp_path, capsys, model, message):
+    spec = write(tmp_path, "bad", model)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["run", str(spec), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__") == before
+
+
+def test_a_subclassed_model_points_to_the_builder_form(tmp_path, capsys):
+    (tmp_path / "sub.py").write_text(textwrap.dedent("""\
+        import keras
+
+        class Net(keras.Model):
+            def __init__(self, n):
+                super().__init__()
+                self.dense = keras.layers.Dense(n, activation="softmax")
+
+            def call(self, x):
+                return self.dense(keras.ops.reshape(x, (-1, 64)))
+
+        def build(n_classes):
+            return Net(n_classes)
+        """))
+    spec = write(tmp_path, "sub", 'builder = "sub:build"')
+    assert main(["run", str(spec), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "builder" in err and "dropout" in err and "kernel_regularizer" in err
+
+
+@pytest.mark.parametrize("model,data", [
+    ('preset = "cnn"\nfilters = [8]\nhidden = [16]', "limit = 300"),
+    ('preset = "text"\nembedding_dim = 8\nhidden = [8]',
+     'dataset = "synthetic_text"\nsamples = 300\nnum_words = 300\nsequence_length = 30'),
+])
+def test_a_reused_clone_trains_exactly_as_a_fresh_clone(tmp_path, model, data):
+    """The CNN shares one compiled clone; the text model (an Embedding) gets a fresh clone per
+    trial (``reuse.ReusableClone``), and both paths give the same figures either way."""
+    import dataclasses
+
+    from search.folds import study_data
+    from search.objective import trainer_for
+    from search.spec import load_spec
+
+    spec = load_spec(write(tmp_path, "reuse", model, data))
+    folds, _ = study_data(spec)
+    training = dataclasses.replace(spec.training, max_epochs=3, patience=5)
+    settings = [{"dropout": 0.3, "regularizer": "l1_l2", "l1": 1e-4, "l2": 1e-3},
+                {"dropout": 0.1, "max_norm": 1.5}, {"weight_decay": 0.05},
+                {}]
+    with trainer_for(spec, folds[0]) as trainer:
+        assert trainer._model_for({}, training, seed=0) is not None
+        assert trainer._source.reuses(training) == ("cnn" in model)
+        for params in settings:
+            reused, _ = trainer.fit(params, seed=11, training=training)
+            fresh, _ = trainer.fit(params, seed=11,
+                                   training=dataclasses.replace(training, reuse_model=False))
+            assert reused.curves == fresh.curves, params
+            assert reused.val_accuracy == fresh.val_accuracy
