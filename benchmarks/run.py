@@ -34,6 +34,7 @@ FULL = [
       ("wine", "breast-cancer", "default", "mnist-lecture", "mnist-wide")],
     ["recommendation.py", "--report"],
     ["faults.py"],
+    ["cnn.py"],
 ]
 QUICK = [
     ["overhead.py", "--data", "digits", "--repeats", "1", "--epochs", "2"],
@@ -49,6 +50,7 @@ QUICK = [
     ["racing.py", "--quick"],
     ["recommendation.py", "--quick"],
     ["faults.py", "--quick"],
+    ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],
 ]
 
 

@@ -236,13 +236,20 @@ def test_the_export_holds_the_confirmed_answer_when_confirmation_rejects_the_sea
     assert "keras.layers.Dropout" not in doc["keras_snippet"]
     assert json.loads(target.read_text()) == doc
 
-    # Exporting again reads the stored confirmation: nothing is retrained.
+    # Exporting again reads the stored confirmation: the only training is the answer's first
+    # confirmation run once more, for the .keras file beside the export.
     from search.trainer import Trainer
 
-    def no_refit(*args, **kwargs):
-        raise AssertionError("the stored confirmation is current: nothing to retrain")
+    refits = []
+    real = Trainer.refit
 
-    monkeypatch.setattr(Trainer, "refit", no_refit)
+    def one_refit(self, params, *, seed, epochs, splits):
+        refits.append((dict(params), seed))
+        return real(self, params, seed=seed, epochs=epochs, splits=splits)
+
+    monkeypatch.setattr(Trainer, "refit", one_refit)
     again = commands.export_study(study=str(path), output=str(tmp_path / "again.toml"))
-    assert again == doc
+    assert refits == [(NO_REGULARIZATION, doc["confirmation"]["seeds"][0])]
+    assert (tmp_path / "again.keras").is_file()
+    assert again == {**doc, "model_file": "again.keras"}
     capsys.readouterr()

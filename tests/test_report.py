@@ -100,8 +100,13 @@ def reported(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Trainer, "refit", _refits(calls))
         assert main(["run", str(spec), "--no-progress"]) == 0
-        mp.setattr(Trainer, "refit", _no_refit)  # run confirmed: report and export reuse it
+        # run confirmed: export and report reuse it; the export trains only its .keras file
+        export_calls: list[dict] = []
+        mp.undo()  # the real refit back, then spied on apart
+        mp.setattr(Trainer, "refit", _refits(export_calls))
         assert main(["export", str(spec), "-o", str(folder / "export.json")]) == 0
+        assert len(export_calls) == 1
+        mp.setattr(Trainer, "refit", _no_refit)
         assert main(["report", str(spec), "-o", str(out)]) == 0
     study = optuna.load_study(study_name="rep", storage=f"sqlite:///{folder / 'regsearch.db'}")
     page = (out / HTML_NAME).read_text()
@@ -167,7 +172,11 @@ def test_page_numbers_are_the_confirmations_and_the_folds(reported):
     for key, s in zip(KEYS, confirmation["settings"]):
         attrs = trials[s["trial"]].user_attrs
         assert cells[f"cv.{key}.trial"] == s["trial"]
-        assert {k: cells[f"cv.{key}.{k}"] for k in PARAMS} == s["params"]
+        # the params the space searches; the others (weight decay, max-norm here) are off
+        shown = ("dropout", "regularizer", "l1", "l2")
+        assert {k: cells[f"cv.{key}.{k}"] for k in shown} == {k: s["params"][k] for k in shown}
+        assert all(s["params"][k] == 0 for k in PARAMS if k not in shown)
+        assert not any(f"cv.{key}.{k}" in cells for k in PARAMS if k not in shown)
         for k in ("train_accuracy", "val_accuracy", "gap"):  # the fold means, and their SE
             assert cells[f"cv.{key}.{k}"] == attrs[k], (key, k)
             assert cells[f"cv.{key}.{k}_se"] == attrs[f"{k}_se"], (key, k)
