@@ -81,6 +81,12 @@ def broken(input_shape):
 
 def not_a_model():
     return "a string"
+
+
+def nothing(input_shape, n_classes):
+    return keras.Sequential([keras.Input(shape=input_shape), keras.layers.Flatten(),
+                             keras.layers.Lambda(lambda x: x[:, :n_classes]),
+                             keras.layers.Softmax()])
 """
 
 
@@ -198,6 +204,7 @@ def test_a_saved_keras_file_starts_from_its_weights_when_asked(tmp_path, capsys)
     ('builder = "mymodels:wrong_input"', "the model takes inputs of shape (28, 28) per sample, "
                                          "but the data's samples have shape (8, 8)"),
     ('builder = "mymodels:plain"', "add_dropout"),
+    ('builder = "mymodels:nothing"', "the model has no layer to regularize"),
     ('path = "missing.keras"', "model.path = "),
 ])
 def test_a_model_that_cannot_be_searched_fails_in_one_line_before_anything_is_written(
@@ -260,3 +267,39 @@ def test_a_reused_clone_trains_exactly_as_a_fresh_clone(tmp_path, model, data):
                                    training=dataclasses.replace(training, reuse_model=False))
             assert reused.curves == fresh.curves, params
             assert reused.val_accuracy == fresh.val_accuracy
+
+
+def test_a_builder_that_takes_the_setting_is_called_for_each_trial(tmp_path):
+    """The documented form for a subclassed model, which cannot be cloned: the builder takes
+    ``dropout`` and ``kernel_regularizer`` and regsearch calls it with each trial's."""
+    (tmp_path / "subnet.py").write_text(textwrap.dedent("""\
+        import keras
+
+        class Net(keras.Model):
+            def __init__(self, n, dropout, kernel_regularizer):
+                super().__init__()
+                self.rate = dropout
+                self.drop = keras.layers.Dropout(dropout)
+                self.dense = keras.layers.Dense(n, activation="softmax",
+                                                kernel_regularizer=kernel_regularizer)
+
+            def call(self, x, training=False):
+                return self.dense(self.drop(keras.ops.reshape(x, (-1, 64)), training=training))
+
+        def build(n_classes, dropout, kernel_regularizer):
+            return Net(n_classes, dropout, kernel_regularizer)
+        """))
+    from search.folds import study_data
+    from search.objective import trainer_for
+    from search.spec import load_spec
+
+    spec = load_spec(write(tmp_path, "subnet", 'builder = "subnet:build"'))
+    folds, _ = study_data(spec)
+    with trainer_for(spec, folds[0]) as trainer:
+        model = trainer._model_for({"dropout": 0.2, "regularizer": "l2", "l2": 1e-3},
+                                   spec.training, seed=1)
+        assert trainer._source.per_trial and not trainer._source.reuses(spec.training)
+        assert model.rate == 0.2 and model.dense.kernel_regularizer.l2 == pytest.approx(1e-3)
+        result, _ = trainer.fit({"dropout": 0.1}, seed=1,
+                                training=spec.training.__class__(max_epochs=1, min_steps=0))
+        assert result.epochs == 1 and 0 <= result.val_accuracy <= 1
