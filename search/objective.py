@@ -63,7 +63,8 @@ def trainer_for(spec: StudySpec, splits: Splits) -> Trainer:
 
     weight = spec.search.gap_weight
     return Trainer(splits, model=spec.model, training=spec.training,
-                   score=lambda val_accuracy, gap: score(val_accuracy, gap, weight))
+                   score=lambda val_accuracy, gap: score(val_accuracy, gap, weight),
+                   searched=tuple(p.name for p in spec.space.params))
 
 
 def evaluator_for(spec: StudySpec, folds: Sequence[Splits]) -> Evaluator:

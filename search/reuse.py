@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .models import build_model, compile_model, effective_params, init_seeds
+from .space import PARAM_NAMES
 from .spec import ModelSpec
 
 
@@ -240,7 +241,8 @@ class ReusableClone:
     says so; other models get a fresh clone per trial.
     """
 
-    def __init__(self, base, *, add_dropout: bool, optimizer: str, learning_rate: float) -> None:
+    def __init__(self, base, *, add_dropout: bool, optimizer: str, learning_rate: float,
+                 searched: tuple[str, ...] = PARAM_NAMES) -> None:
         import keras
 
         from .rewire import Factories, apply
@@ -260,12 +262,19 @@ class ReusableClone:
             self.bounds.append(bound)
             return bound
 
+        # The max-norm constraints and the weight-decay variable only where the space searches
+        # them: off, they are exact no-ops, but they still run at every step (an assign per
+        # constrained kernel, a decay per variable).
+        self.searched = searched
         self.model = apply(base, {}, add_dropout=add_dropout,
-                           factories=Factories(dropout=dropout, penalty=lambda: self.penalty,
-                                               constraint=constraint))
+                           factories=Factories(
+                               dropout=dropout, penalty=lambda: self.penalty,
+                               constraint=constraint if "max_norm" in searched else None))
         compile_model(self.model, optimizer, learning_rate)
-        self.weight_decay = keras.Variable(0.0, trainable=False, name="weight_decay")
-        self.model.optimizer.weight_decay = self.weight_decay
+        self.weight_decay = None
+        if "weight_decay" in searched:
+            self.weight_decay = keras.Variable(0.0, trainable=False, name="weight_decay")
+            self.model.optimizer.weight_decay = self.weight_decay
         self.variable_dropout = VariableDropout
 
     @staticmethod
@@ -287,6 +296,9 @@ class ReusableClone:
         from .rewire import apply, leaves
 
         p = effective_params(params)
+        unsearched = [k for k in ("max_norm", "weight_decay") if p[k] and k not in self.searched]
+        if unsearched:
+            raise ValueError(f"the reused clone was built without {', '.join(unsearched)}")
         fresh = apply(self.base, p, add_dropout=self.add_dropout, seed=seed,
                       keep_weights=keep_weights)
         for mine, theirs in zip(leaves(self.model), leaves(fresh), strict=True):
@@ -302,5 +314,6 @@ class ReusableClone:
         for var in optimizer.variables:  # the learning rate and weight decay too: set after
             var.assign(np.zeros(var.shape, dtype=var.dtype))
         optimizer.learning_rate = self.learning_rate
-        self.weight_decay.assign(p["weight_decay"])
+        if self.weight_decay is not None:
+            self.weight_decay.assign(p["weight_decay"])
         return self.model

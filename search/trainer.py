@@ -29,6 +29,7 @@ from .batchnorm import has_batch_norm, set_population_statistics
 from .errors import TrialFailure
 from .models import build_model, compile_model, effective_params
 from .reuse import ReusableModel, Shape, shared
+from .space import PARAM_NAMES
 from .spec import ModelSpec, TrainingSpec
 
 if TYPE_CHECKING:
@@ -221,8 +222,9 @@ class Trainer:
     """
 
     def __init__(self, splits: Splits, *, model: ModelSpec, training: TrainingSpec,
-                 score: Score) -> None:
+                 score: Score, searched: tuple[str, ...] = PARAM_NAMES) -> None:
         self.splits = splits
+        self.searched = searched  # the space's params: what a reused clone must carry
         self.model_spec = model
         self.training = training
         self.score = score
@@ -353,7 +355,8 @@ class Trainer:
         if self._source is None:
             self._source = ModelSource(
                 self.model_spec, s.input_shape, s.n_classes,
-                vocabulary(s.x_train, s.x_val, s.x_test), scaled=s.scaling.method != "none")
+                vocabulary(s.x_train, s.x_val, s.x_test), scaled=s.scaling.method != "none",
+                searched=self.searched)
         if self._built and not self._source.reuses(training):
             _clear()  # the last fresh clone's graph state; a reused clone is kept
         self._built = True

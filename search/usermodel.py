@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import RegsearchError
 from .models import compile_model, effective_params
+from .space import PARAM_NAMES
 from .spec import ModelSpec, TrainingSpec
 
 if TYPE_CHECKING:
@@ -87,8 +88,10 @@ class ModelSource:
     """
 
     def __init__(self, spec: ModelSpec, input_shape: tuple[int, ...], n_classes: int,
-                 vocabulary: int, *, scaled: bool = False) -> None:
+                 vocabulary: int, *, scaled: bool = False,
+                 searched: tuple[str, ...] = PARAM_NAMES) -> None:
         self.spec = spec
+        self.searched = searched
         self.input_shape = tuple(input_shape)
         self.n_classes = n_classes
         self.vocabulary = vocabulary
@@ -212,7 +215,7 @@ class ModelSource:
 
                 self._reused = shape, ReusableClone(
                     self.base, add_dropout=self.spec.add_dropout, optimizer=training.optimizer,
-                    learning_rate=training.learning_rate)
+                    learning_rate=training.learning_rate, searched=self.searched)
             return self._reused[1].prepare(p, seed, keep_weights=self.spec.start_from == "saved")
         if self.per_trial:
             model = self._call(dropout=p["dropout"], kernel_regularizer=_penalty(p),

@@ -249,8 +249,8 @@ def test_a_reused_clone_trains_exactly_as_a_fresh_clone(tmp_path, model, data):
     import dataclasses
 
     from search.folds import study_data
-    from search.objective import trainer_for
     from search.spec import load_spec
+    from search.trainer import Trainer
 
     spec = load_spec(write(tmp_path, "reuse", model, data))
     folds, _ = study_data(spec)
@@ -258,7 +258,9 @@ def test_a_reused_clone_trains_exactly_as_a_fresh_clone(tmp_path, model, data):
     settings = [{"dropout": 0.3, "regularizer": "l1_l2", "l1": 1e-4, "l2": 1e-3},
                 {"dropout": 0.1, "max_norm": 1.5}, {"weight_decay": 0.05},
                 {}]
-    with trainer_for(spec, folds[0]) as trainer:
+    # Every param searched (the trainer's default), so the reused clone carries them all.
+    with Trainer(folds[0], model=spec.model, training=training,
+                 score=lambda val, gap: val - abs(gap)) as trainer:
         assert trainer._model_for({}, training, seed=0) is not None
         assert trainer._source.reuses(training) == ("cnn" in model)
         for params in settings:
@@ -267,6 +269,15 @@ def test_a_reused_clone_trains_exactly_as_a_fresh_clone(tmp_path, model, data):
                                    training=dataclasses.replace(training, reuse_model=False))
             assert reused.curves == fresh.curves, params
             assert reused.val_accuracy == fresh.val_accuracy
+    # A study's trainer carries only what its space searches: here no max-norm, no decay.
+    from search.objective import trainer_for
+
+    with trainer_for(spec, folds[0]) as trainer:
+        trainer._model_for({}, training, seed=0)
+        if trainer._source.reuses(training):
+            reused = trainer._source._reused[1]
+            assert reused.weight_decay is None and not reused.bounds
+            assert reused.model.optimizer.weight_decay is None
 
 
 def test_a_builder_that_takes_the_setting_is_called_for_each_trial(tmp_path):
