@@ -320,7 +320,11 @@ def check(spec: StudySpec, splits: Splits) -> None:
     if not source.per_trial:
         from .rewire import apply
 
-        apply(source.base, strongest(spec.space), add_dropout=spec.model.add_dropout, seed=0)
+        try:
+            apply(source.base, strongest(spec.space), add_dropout=spec.model.add_dropout,
+                  seed=0)
+        except RegsearchError as exc:
+            raise RegsearchError(f"{where(spec.model)}: {exc}") from None
     del source
     _release()
 
