@@ -70,6 +70,18 @@ def train_answer(snap: Snapshot, confirmation: dict[str, Any], splits: Splits):
 def save_atomic(model: Any, path: str | Path) -> None:
     """``model.save(path)`` so that a crash leaves the old file or the whole new one; a place
     that cannot be written raises ``RegsearchError`` naming it, with nothing left behind."""
+    from .errors import RegsearchError
     from .export import replace_atomic
 
-    replace_atomic(path, model.save, suffix=".keras")
+    def save(tmp: Path) -> None:
+        try:
+            model.save(tmp)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Keras' own reason, in one line
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise RegsearchError(f"cannot save the answer's trained model as {path}: "
+                                 f"{type(exc).__name__}: {reason} (a subclassed model needs "
+                                 "get_config to be saved); nothing was written") from None
+
+    replace_atomic(path, save, suffix=".keras")

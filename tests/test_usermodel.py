@@ -313,3 +313,18 @@ def test_a_builder_that_takes_the_setting_is_called_for_each_trial(tmp_path):
         result, _ = trainer.fit({"dropout": 0.1}, seed=1,
                                 training=spec.training.__class__(max_epochs=1, min_steps=0))
         assert result.epochs == 1 and 0 <= result.val_accuracy <= 1
+
+
+def test_a_model_keras_cannot_save_fails_the_export_in_one_line_with_nothing_written(tmp_path):
+    from search.errors import RegsearchError
+    from search.model_file import save_atomic
+
+    class Unsaveable:
+        def save(self, path):
+            Path(path).write_bytes(b"half")
+            raise NotImplementedError("Layer Net has no get_config\nmore detail")
+
+    with pytest.raises(RegsearchError, match=r"cannot save the answer's trained model as .*"
+                                             r"NotImplementedError: Layer Net has no get_config"):
+        save_atomic(Unsaveable(), tmp_path / "answer.keras")
+    assert list(tmp_path.iterdir()) == []
