@@ -76,9 +76,14 @@ def _retrying(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-# Every call of Optuna's storage API, the heartbeat, and the stale-trial query that
-# ``optuna.storages.fail_stale_trials`` makes, wrapped once here rather than at each caller.
+# Every call of Optuna's storage API, the heartbeat, the stale-trial query that
+# ``optuna.storages.fail_stale_trials`` makes, and the private methods Optuna's own cache in
+# front of an RDBStorage (``_CachedStorage``) calls instead of the public ones (a pruner's
+# ``get_trials`` reaches ``_get_trials``: unwrapped, a restart failed the trial in progress),
+# wrapped once here rather than at each caller.
+_PRIVATE = {"record_heartbeat", "_get_stale_trial_ids", "_get_trials", "_create_new_trial",
+            "_set_trial_param", "_get_best_trial_id"}
 for _name in sorted({n for n in vars(BaseStorage) if not n.startswith("_")
                      and n != "remove_session" and callable(getattr(RDBStorage, n, None))}
-                    | {"record_heartbeat", "_get_stale_trial_ids"}):
+                    | _PRIVATE):
     setattr(Reconnecting, _name, _retrying(getattr(RDBStorage, _name)))

@@ -207,3 +207,38 @@ def test_trial_after_trial_in_one_process_memory_stays_flat(tiny_spec, reuse_mod
         # Rebuilding, each fit frees the last model's entries first: only one trial's remain.
         assert custom_gradients() == registered
     assert grown < 24, f"RSS grew {grown:.0f} MB over 4 trials"
+
+
+class _FlakySessions:
+    """A storage's session factory whose first ``failures`` sessions fail as a dropped server
+    connection does (``OperationalError``), then the real ones."""
+
+    def __init__(self, real, failures: int) -> None:
+        self.real, self.failures = real, failures
+
+    def __call__(self):
+        if self.failures:
+            self.failures -= 1
+            raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("server closed the "
+                                                                           "connection"))
+        return self.real()
+
+    def remove(self) -> None:
+        self.real.remove()
+
+
+def test_the_private_reads_optunas_cache_makes_are_retried_across_a_lost_connection(tmp_path):
+    """Optuna puts its own cache in front of an RDBStorage, and the cache calls private methods
+    (``_get_trials``: a pruner's ``get_trials``), not the public API: a restart while a pruner
+    read the trials failed the trial in progress (seen on PostgreSQL)."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    from search.reconnect import Reconnecting
+
+    storage = Reconnecting(f"sqlite:///{tmp_path / 'r.db'}", reconnect_timeout=10)
+    study = optuna.create_study(storage=storage, study_name="r")
+    study.enqueue_trial({})
+    cache = _CachedStorage(storage)
+    storage.scoped_session = _FlakySessions(storage.scoped_session, failures=2)
+    assert len(cache.get_all_trials(study._study_id)) == 1
+    assert storage.scoped_session.failures == 0
