@@ -116,7 +116,8 @@ def keras_snippet(params: dict[str, Any], *, n_features: int, n_classes: int, mo
         f"start = -(-{training.min_steps} // steps)",
         f"epochs = max({training.max_epochs}, start + {training.patience}) if start else "
         f"{training.max_epochs}",
-        f"model.fit(x_train, y_train, batch_size={training.batch_size}, epochs=epochs, verbose=0,",
+        *_batches_lines("x_train", training.batch_size, seed),
+        "model.fit(batches, steps_per_epoch=steps, epochs=epochs, verbose=0, shuffle=False,",
         "          callbacks=[DropoutOffScore(x_train, y_train, x_val, y_val),",
         "                     keras.callbacks.EarlyStopping(monitor=\"score\", mode=\"max\", "
         f"patience={training.patience},",
@@ -124,6 +125,20 @@ def keras_snippet(params: dict[str, Any], *, n_features: int, n_classes: int, mo
         "                                                   start_from_epoch=start)])",
     ]
     return "\n".join(lines)
+
+
+def _batches_lines(x: str, batch_size: int, seed: int) -> list[str]:
+    """The batches regsearch's trainer feeds ``fit`` (``trainer._shuffled_batches``), so the
+    snippet trains on the same batch order as the run it reproduces."""
+    return [
+        "# The batches regsearch trains on: the rows reshuffled every epoch (seeded, hence",
+        "# shuffle=False below) and repeated, so fit keeps one input iterator for the run.",
+        "import tensorflow as tf",
+        "",
+        f"batches = (tf.data.Dataset.from_tensor_slices(({x}, y_train))",
+        f"           .shuffle(len(y_train), seed={seed}, reshuffle_each_iteration=True)",
+        f"           .batch({batch_size}).repeat())",
+    ]
 
 
 def model_snippet(params: dict[str, Any], *, model: ModelSpec, input_shape: tuple[int, ...],
@@ -181,8 +196,9 @@ def model_snippet(params: dict[str, Any], *, model: ModelSpec, input_shape: tupl
         f"# integers 0..{n_classes - 1}; x_test: new rows. The scaling regsearch fitted on the "
         "training part:",
         *_scaling_lines(scaling, input_shape),
-        f"model.fit(scale(x_train), y_train, batch_size={training.batch_size}, "
-        f"epochs={epochs}, verbose=0)",
+        *_batches_lines("scale(x_train)", training.batch_size, seed),
+        f"steps = -(-len(y_train) // {training.batch_size})  # optimizer steps an epoch",
+        f"model.fit(batches, steps_per_epoch=steps, epochs={epochs}, verbose=0, shuffle=False)",
         "# BatchNormalization statistics exactly over the training rows (a few steps an epoch",
         "# leave the moving averages far off); nothing happens for a model without it.",
         "from search.batchnorm import set_population_statistics",
