@@ -12,17 +12,24 @@ For each problem and search seed, four strategies search the same space on the s
 
 The three others get regsearch's epoch budget for that problem and seed (each stops at the first
 trial end past it). Every recommendation, and the unregularized baseline, is then confirmed the
-same way: retrained on all of train + validation with 5 seeds (the same 5 for every strategy),
-for the epochs its own search found (the best trial's best epoch; the baseline's: its median
-best epoch over the study's folds), and evaluated once on the test split. Per problem the table
+same way: retrained on all of train + validation with the study's 5 confirmation seeds (the same
+for every strategy), for the epochs its own search found (the best trial's best epoch; the
+baseline's: its median best epoch over the study's folds), and evaluated once on the test split.
+regsearch's own confirmation already trained its answer and the baseline exactly so (the same
+``Trainer.refit`` on the same seeds), so those runs are taken from its study, not repeated, and
+a recommendation another strategy already confirmed (same setting, same epochs) is reused. Per problem the table
 gives the paired test-accuracy difference against the baseline (mean and 95% interval), the
 confirmed gap (train minus test, dropout off), the epochs searched, and the number of runs whose
 recommendation is significantly worse than the baseline on test (overtuning).
 
-Each problem is a part that keeps its own results (``benchmarks/results/recommendation/``);
-``--report`` assembles ``benchmarks/results/recommendation.md`` from the parts present.
+Each (problem, search seed) is a part that keeps its own results
+(``benchmarks/results/recommendation/``); ``--report`` assembles
+``benchmarks/results/recommendation.md`` from the parts present. ``--all`` (what `make bench`
+runs) runs every part in two lanes side by side, one TensorFlow thread each, longest first, and
+records the whole comparison's wall time.
 
-    .venv/bin/python benchmarks/recommendation.py --problem wine [--seeds 0 1 2] [--trials 6] [--threads 1]
+    .venv/bin/python benchmarks/recommendation.py --all
+    .venv/bin/python benchmarks/recommendation.py --problem wine [--seeds 0 1 2] [--threads 1]
     .venv/bin/python benchmarks/recommendation.py --report
 """
 
@@ -34,14 +41,16 @@ import dataclasses
 import io
 import json
 import statistics
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from _common import RESULTS, ROOT, WORK, spec_document, write_result
 
 MNIST = ROOT.parent / "shared" / "data" / "mnist10k.npz"
-CONFIRM_SEEDS = [10_001, 10_002, 10_003, 10_004, 10_005]
 STRATEGIES = ("regsearch", "optuna", "random", "hyperband")
 PARTS = RESULTS / "recommendation"
 
@@ -54,9 +63,9 @@ def problems(folder: Path) -> dict[str, dict[str, Any]]:
     lecture = {"hidden": [50, 50], "batch_norm": True}
     out: dict[str, dict[str, Any]] = {
         "default": {},
-        "mnist-lecture": {"data": {"dataset": "npz", "path": str(MNIST), "limit": 3000},
+        "mnist-lecture": {"data": {"dataset": "npz", "path": str(MNIST), "limit": 2000},
                           "model": lecture},
-        "mnist-wide": {"data": {"dataset": "npz", "path": str(MNIST), "limit": 3000},
+        "mnist-wide": {"data": {"dataset": "npz", "path": str(MNIST), "limit": 2000},
                        "model": {"hidden": [512, 512], "batch_norm": False}},
     }
     for name, loader in (("wine", load_wine), ("breast-cancer", load_breast_cancer)):
@@ -64,7 +73,10 @@ def problems(folder: Path) -> dict[str, dict[str, Any]]:
         if not path.exists():
             loader(as_frame=True).frame.rename(columns={"target": "label"}).to_csv(path,
                                                                                    index=False)
-        out[name] = {"data": {"dataset": "csv", "path": str(path), "label_column": "label"}}
+        # Batches of 32, not the default 100: a fold of wine is 95 rows, one step an epoch at
+        # 100, so min_steps (300) alone meant 315 epochs of mostly per-epoch overhead a fit.
+        out[name] = {"data": {"dataset": "csv", "path": str(path), "label_column": "label"},
+                     "training": {"batch_size": 32}}
     return out
 
 
@@ -83,22 +95,34 @@ def write_spec(folder: Path, name: str, sections: dict[str, Any], seed: int,
 
 
 def run_regsearch(spec_path: Path) -> dict[str, Any]:
-    """regsearch's confirmed answer: (params, epochs) and the epochs its search spent."""
+    """regsearch's confirmed answer (params, epochs), the epochs its search spent, and the runs
+    its confirmation made of the answer and of the baseline (per seed: train, test)."""
     from search.commands import run_study
+    from search.spec import load_spec
     from search.storage import load_study
     from search.study import Snapshot
 
     with contextlib.redirect_stderr(io.StringIO()):
         result = run_study(spec_path=str(spec_path), progress=False, out=io.StringIO())
-    from search.spec import load_spec
-
     spec = load_spec(spec_path)
     snap = Snapshot(load_study(result["study"], spec.storage))
     c = snap.confirmation
-    entry = c["settings"][1] if c["regularize"] else c["settings"][0]
+    if c is None:  # no regularized trial completed (all raced or pruned): the baseline stands
+        epochs = max(1, int(snap.selection.baseline.get("best_epoch")
+                            or spec.training.max_epochs))
+        return {"params": {}, "epochs": epochs, "searched_epochs": snap.counts["epochs"],
+                "verdict": "no regularized trial completed", "baseline_epochs": epochs,
+                "runs": None, "baseline_runs": None, "seeds": None}
+    base, entry = c["settings"][0], c["settings"][1] if c["regularize"] else c["settings"][0]
+
+    def runs(setting: dict[str, Any]) -> list[dict[str, float]]:
+        return [{"train": r["train_accuracy"], "test": r["test_accuracy"]}
+                for r in setting["runs"]]
+
     return {"params": dict(c["params"]), "epochs": entry["epochs"],
             "searched_epochs": snap.counts["epochs"], "verdict": c["verdict"],
-            "baseline_epochs": c["settings"][0]["epochs"]}
+            "baseline_epochs": base["epochs"], "runs": runs(entry),
+            "baseline_runs": runs(base), "seeds": list(c["seeds"])}
 
 
 class EpochBudget:
@@ -191,41 +215,57 @@ def run_hyperband(spec, splits, budget: int, folder: Path) -> dict[str, Any]:
     return {"params": result.params, "epochs": result.best_epoch, "searched_epochs": spent["epochs"]}
 
 
-def confirm(spec, refit, recommendations: dict[str, dict[str, Any]],
-            baseline_epochs: int) -> dict[str, Any]:
-    """Every recommendation and the baseline retrained on train+validation with the same 5
-    seeds and tested once; paired differences against the baseline."""
+def confirm(spec, refit, recs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every recommendation and the baseline retrained on train+validation with the study's
+    confirmation seeds and tested once; paired differences against the baseline (and per seed
+    test accuracies, for the paired comparisons the report makes between strategies)."""
+    from search.confirm import seeds as confirm_seeds
     from search.objective import trainer_for
     from search.paired import Paired
 
+    seeds = confirm_seeds(spec)
+    mine = recs["regsearch"]
+
+    def key(params: dict[str, Any], epochs: int) -> str:
+        return json.dumps([sorted(params.items()), max(1, int(epochs))])
+
+    # regsearch's own confirmation trained these exactly as below: taken, not repeated.
+    done: dict[str, list[dict[str, float]]] = {}
+    if mine["runs"] is not None:
+        assert mine["seeds"] == seeds, (mine["seeds"], seeds)
+        done[key({}, mine["baseline_epochs"])] = mine["baseline_runs"]
+        done[key(mine["params"], mine["epochs"])] = mine["runs"]
     runs: dict[str, list[dict[str, float]]] = {}
-    todo = {"baseline": ({}, baseline_epochs), **{k: (v["params"], v["epochs"])
-                                                 for k, v in recommendations.items()}}
+    todo = {"baseline": ({}, mine["baseline_epochs"]),
+            **{k: (recs[k]["params"], recs[k]["epochs"]) for k in STRATEGIES}}
     with trainer_for(spec, refit) as trainer:
         for label, (params, epochs) in todo.items():
-            runs[label] = []
-            for seed in CONFIRM_SEEDS:
-                train, model = trainer.refit(params, seed=seed, epochs=max(1, int(epochs)),
-                                             splits=refit)
-                test = trainer.accuracy(model, refit.x_test, refit.y_test)
-                runs[label].append({"train": train, "test": test, "gap": train - test})
-    out = {}
-    for label, mine in runs.items():
-        if label == "baseline":
-            continue
-        d = Paired.of([r["test"] for r in mine], [r["test"] for r in runs["baseline"]])
-        low, high = d.interval()
-        out[label] = {"test": statistics.fmean(r["test"] for r in mine),
-                      "gap": statistics.fmean(r["gap"] for r in mine),
-                      "diff": d.mean, "low": low, "high": high, "overtuned": high < 0}
-    out["baseline"] = {"test": statistics.fmean(r["test"] for r in runs["baseline"]),
-                       "gap": statistics.fmean(r["gap"] for r in runs["baseline"])}
+            if key(params, epochs) not in done:
+                done[key(params, epochs)] = []
+                for seed in seeds:
+                    train, model = trainer.refit(params, seed=seed, epochs=max(1, int(epochs)),
+                                                 splits=refit)
+                    done[key(params, epochs)].append(
+                        {"train": train,
+                         "test": trainer.accuracy(model, refit.x_test, refit.y_test)})
+            runs[label] = done[key(params, epochs)]
+    floor = 1 / len(refit.y_test)
+    out: dict[str, Any] = {"seeds": seeds, "floor": floor}
+    for label, these in runs.items():
+        tests = [r["test"] for r in these]
+        out[label] = {"test": statistics.fmean(tests),
+                      "gap": statistics.fmean(r["train"] - r["test"] for r in these),
+                      "tests": tests}
+        if label != "baseline":
+            d = Paired.of(tests, [r["test"] for r in runs["baseline"]], floor=floor)
+            low, high = d.interval()
+            out[label].update(diff=d.mean, low=low, high=high, overtuned=high < 0)
     return out
 
 
-def run_problem(name: str, seeds: list[int], trials: int, threads: int | None = None) -> Path:
-    """Run ``name`` for each search seed; the part's file is rewritten after every seed (rows
-    of seeds run before are kept), so an interrupted part keeps what it finished."""
+def run_part(name: str, seed: int, trials: int, threads: int | None = None) -> Path:
+    """One (problem, search seed): the four searches and the confirmation, written to its own
+    file when done (parts already done are kept as they are)."""
     from search.data import load_splits
     from search.folds import study_data
     from search.spec import load_spec
@@ -236,49 +276,114 @@ def run_problem(name: str, seeds: list[int], trials: int, threads: int | None = 
     folder.mkdir(parents=True, exist_ok=True)
     sections = problems(WORK / "recommendation")[name]
     PARTS.mkdir(parents=True, exist_ok=True)
-    target = PARTS / f"{name}.json"
-    kept = json.loads(target.read_text())["rows"] if target.exists() else []
-    rows = [r for r in kept if r["seed"] not in seeds]
-    for seed in seeds:
-        started = time.time()
-        spec_path = write_spec(folder, name, sections, seed, trials)
-        spec = load_spec(spec_path)
-        recs = {"regsearch": run_regsearch(spec_path)}
-        budget = recs["regsearch"]["searched_epochs"]
-        splits = load_splits(spec.data, spec.seed)
-        recs["optuna"] = run_optuna(spec, splits, budget, "tpe")
-        recs["random"] = run_optuna(spec, splits, budget, "random")
-        recs["hyperband"] = run_hyperband(spec, splits, budget, folder)
-        _, refit = study_data(spec)
-        confirmed = confirm(spec, refit, recs, recs["regsearch"]["baseline_epochs"])
-        rows.append({"seed": seed, "recommendations": recs, "confirmed": confirmed,
-                     "seconds": time.time() - started})
-        rows.sort(key=lambda r: r["seed"])
-        target.write_text(json.dumps({"problem": name, "trials": trials, "rows": rows},
-                                     indent=1))
-        print(f"{name} seed {seed}: " + ", ".join(
-            f"{k} {confirmed[k]['diff']:+.4f}" for k in STRATEGIES), flush=True)
+    started = time.time()
+    spec_path = write_spec(folder, name, sections, seed, trials)
+    spec = load_spec(spec_path)
+    recs = {"regsearch": run_regsearch(spec_path)}
+    budget = recs["regsearch"]["searched_epochs"]
+    splits = load_splits(spec.data, spec.seed)
+    recs["optuna"] = run_optuna(spec, splits, budget, "tpe")
+    recs["random"] = run_optuna(spec, splits, budget, "random")
+    recs["hyperband"] = run_hyperband(spec, splits, budget, folder)
+    _, refit = study_data(spec)
+    confirmed = confirm(spec, refit, recs)
+    target = PARTS / f"{name}-{seed}.json"
+    target.write_text(json.dumps({"problem": name, "seed": seed, "trials": trials,
+                                  "recommendations": recs, "confirmed": confirmed,
+                                  "seconds": time.time() - started}, indent=1))
+    print(f"{name} seed {seed}: " + ", ".join(
+        f"{k} {confirmed[k]['diff']:+.4f}" for k in STRATEGIES), flush=True)
     return target
 
 
+#: Problems, longest first (so the two lanes end together), and the trials of each search.
+ORDER = ("mnist-wide", "mnist-lecture", "default", "breast-cancer", "wine")
+TRIALS = 4
+SEEDS = (0, 1, 2)
+
+
+def run_all(lanes: int = 2) -> None:
+    """Every part, ``lanes`` at a time (one TensorFlow thread each), then the report; the
+    comparison's wall time is recorded with it."""
+    started = time.time()
+    log = WORK / "recommendation" / "logs"
+    log.mkdir(parents=True, exist_ok=True)
+
+    def part(task: tuple[str, int]) -> int:
+        name, seed = task
+        with open(log / f"{name}-{seed}.log", "w") as out:
+            return subprocess.run([sys.executable, __file__, "--problem", name, "--seeds",
+                                   str(seed), "--trials", str(TRIALS), "--threads", "1"],
+                                  stdout=out, stderr=subprocess.STDOUT).returncode
+
+    tasks = [(name, seed) for name in ORDER for seed in SEEDS]
+    with ThreadPoolExecutor(lanes) as pool:
+        codes = list(pool.map(part, tasks))
+    failed = [f"{n}-{s}" for (n, s), c in zip(tasks, codes) if c]
+    PARTS.mkdir(parents=True, exist_ok=True)
+    (PARTS / "run.json").write_text(json.dumps(
+        {"wall_seconds": time.time() - started, "lanes": lanes, "trials": TRIALS,
+         "parts": len(tasks), "failed": failed}, indent=1))
+    if failed:
+        raise SystemExit(f"recommendation parts failed: {', '.join(failed)} (logs in {log})")
+
+
+def _versus(c: dict[str, Any], a: str, b: str):
+    """Strategy ``a``'s test accuracy minus ``b``'s, paired on the run's confirmation seeds."""
+    from search.paired import Paired
+
+    return Paired.of(c[a]["tests"], c[b]["tests"], floor=c["floor"])
+
+
 def report() -> None:
-    parts = sorted(PARTS.glob("*.json"))
+    """``recommendation.md``: the targets over every part present, then a table per problem."""
+    parts = [json.loads(p.read_text()) for p in sorted(PARTS.glob("*-*.json"))]
+    by_problem: dict[str, list[dict[str, Any]]] = {}
+    for part in sorted(parts, key=lambda p: (ORDER.index(p["problem"])
+                                             if p["problem"] in ORDER else 99, p["seed"])):
+        by_problem.setdefault(part["problem"], []).append(part)
+    run = json.loads((PARTS / "run.json").read_text()) if (PARTS / "run.json").exists() else None
+    runs = [(p["problem"], p["seed"], p["confirmed"], p["recommendations"]) for p in parts]
+    below_optuna = [f"{n} seed {s}" for n, s, c, _ in runs
+                    if _versus(c, "regsearch", "optuna").below()]
+    # A larger confirmed gap than a strategy whose test accuracy is at least as high.
+    gap_losses = [f"{n} seed {s} vs {k}" for n, s, c, _ in runs for k in STRATEGIES[1:]
+                  if c[k]["test"] >= c["regsearch"]["test"]
+                  and c["regsearch"]["gap"] > c[k]["gap"]]
+    more_epochs = [f"{n} seed {s}" for n, s, _, r in runs
+                   if r["regsearch"]["searched_epochs"] > r["random"]["searched_epochs"]]
     lines = ["# Recommendation quality", "",
-             "Command: `python benchmarks/recommendation.py --problem NAME` per problem, then "
-             "`--report`. Method: see the script's docstring. Test differences are paired "
-             "against the unregularized baseline over 5 confirmation seeds (95% intervals); "
-             "'overtuned' counts runs whose recommendation is significantly worse than the "
-             "baseline on test.", ""]
-    data = {}
-    for part in parts:
-        doc = json.loads(part.read_text())
-        data[doc["problem"]] = doc
-        rows = doc["rows"]
-        lines += [f"## {doc['problem']} ({len(rows)} search seeds, regsearch {doc['trials']} "
-                  "trials; the others at its epoch budget)", "",
+             "Command: `make bench` (`python benchmarks/recommendation.py --all`: every problem "
+             "and search seed as a part, two lanes side by side with one TensorFlow thread "
+             "each; `--report` rebuilds this page from the parts). Method: the script's "
+             "docstring. Test differences are paired against the unregularized baseline over the "
+             "study's 5 confirmation seeds (95% intervals; the standard error is at least one "
+             "test sample); 'overtuned' counts runs whose recommendation is significantly worse "
+             "than the baseline on test.", ""]
+    if run is not None:
+        lines.append(f"Whole comparison: {len(parts)} runs ({len(by_problem)} problems x "
+                     f"{len(SEEDS)} search seeds), regsearch {run['trials']} trials a search, in "
+                     f"**{run['wall_seconds'] / 60:.0f} min** wall time on this 2-core machine"
+                     f" ({run['lanes']} lanes)"
+                     + (f"; failed: {', '.join(run['failed'])}" if run["failed"] else "") + ".")
+        lines.append("")
+    overtuned = {k: sum(c[k]["overtuned"] for _, _, c, _ in runs) for k in STRATEGIES}
+    lines += ["## Targets", "",
+              f"- regsearch overtuned in **{overtuned['regsearch']}** of {len(runs)} runs "
+              "(others: " + ", ".join(f"{k} {overtuned[k]}" for k in STRATEGIES[1:]) + ").",
+              f"- regsearch significantly below plain Optuna's recommendation on test (paired "
+              f"on the seeds, one-sided 95%): **{len(below_optuna)}** runs"
+              + (f" ({', '.join(below_optuna)})" if below_optuna else "") + ".",
+              f"- regsearch's confirmed gap larger than another strategy's at equal or better "
+              f"test accuracy: **{len(gap_losses)}** of {3 * len(runs)} comparisons"
+              + (f" ({', '.join(gap_losses)})" if gap_losses else "") + ".",
+              f"- regsearch spent more epochs than random search: **{len(more_epochs)}** runs"
+              + (f" ({', '.join(more_epochs)})" if more_epochs else "") + ".", ""]
+    for name, rows in by_problem.items():
+        lines += [f"## {name} ({len(rows)} search seeds, regsearch {rows[0]['trials']} trials; "
+                  "the others at its epoch budget)", "",
                   "| strategy | test diff vs baseline (per seed: mean [95% CI]) | mean test | "
                   "mean gap | epochs searched | overtuned |", "|---|---|---|---|---|---|"]
-        best_test = max(r["confirmed"][k]["test"] for r in rows for k in STRATEGIES)
         for k in STRATEGIES:
             cells = "; ".join(f"{r['confirmed'][k]['diff']:+.4f} [{r['confirmed'][k]['low']:+.4f}"
                               f", {r['confirmed'][k]['high']:+.4f}]" for r in rows)
@@ -288,35 +393,54 @@ def report() -> None:
                 f"{statistics.fmean(r['confirmed'][k]['gap'] for r in rows):+.4f} | "
                 f"{statistics.fmean(r['recommendations'][k]['searched_epochs'] for r in rows):.0f}"
                 f" | {sum(r['confirmed'][k]['overtuned'] for r in rows)} |")
-        base = statistics.fmean(r["confirmed"]["baseline"]["test"] for r in rows)
+        best = max((r["confirmed"][k]["test"], k, r["seed"]) for r in rows for k in STRATEGIES)
         mine = statistics.fmean(r["confirmed"]["regsearch"]["test"] for r in rows)
-        lines += ["", f"Baseline: mean test {base:.4f}, gap "
-                  f"{statistics.fmean(r['confirmed']['baseline']['gap'] for r in rows):+.4f}. "
-                  f"Best test accuracy any strategy's recommendation reached (one seed): "
-                  f"{best_test:.4f}; regsearch's mean is {best_test - mine:.4f} below it. "
-                  "regsearch's verdicts: "
-                  + ", ".join(r["recommendations"]["regsearch"]["verdict"] for r in rows) + ".",
-                  ""]
-    write_result("recommendation", "\n".join(lines) + "\n", data)
+        versus = "; ".join(f"{d.mean:+.4f} [{d.interval()[0]:+.4f}, {d.interval()[1]:+.4f}]"
+                           for d in (_versus(r["confirmed"], "regsearch", "optuna")
+                                     for r in rows))
+        lines += ["", f"Baseline: mean test "
+                  f"{statistics.fmean(r['confirmed']['baseline']['test'] for r in rows):.4f}, "
+                  f"gap {statistics.fmean(r['confirmed']['baseline']['gap'] for r in rows):+.4f}."
+                  f" regsearch minus plain Optuna on test, per seed: {versus}. Best test "
+                  f"accuracy any strategy's recommendation reached (mean over one run's seeds): "
+                  f"{best[0]:.4f} ({best[1]}, search seed {best[2]}); regsearch's mean is "
+                  f"{best[0] - mine:.4f} below it. regsearch's answers: "
+                  + "; ".join(f"{r['recommendations']['regsearch']['verdict']} "
+                              f"({_setting(r['recommendations']['regsearch']['params'])})"
+                              for r in rows) + ".", ""]
+    write_result("recommendation", "\n".join(lines) + "\n",
+                 {"run": run, "parts": {f"{p['problem']}-{p['seed']}": p for p in parts}})
+
+
+def _setting(params: dict[str, Any]) -> str:
+    """A recommendation in a few words."""
+    if not params or not any(v for k, v in params.items() if k != "regularizer"):
+        return "no regularization"
+    return ", ".join(f"{k} {v:.3g}" for k, v in params.items()
+                     if isinstance(v, float) and v > 0) or "no regularization"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problem", help="one problem to run (a part)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--all", action="store_true", help="every part in two lanes, then the "
+                        "report (what `make bench` runs)")
+    parser.add_argument("--problem", choices=ORDER, help="one problem to run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--trials", type=int, default=TRIALS)
     parser.add_argument("--threads", type=int, help="TensorFlow threads (two parts side by "
                         "side on two cores: 1 each)")
-    parser.add_argument("--report", action="store_true", help="assemble the parts' table")
+    parser.add_argument("--report", action="store_true", help="assemble the parts' page")
     parser.add_argument("--quick", action="store_true", help="wine, one seed, 3 trials")
     args = parser.parse_args()
     if args.quick:
-        run_problem("wine", [0], 3)
+        run_part("wine", 0, 3)
         report()
         return
-    if args.problem:
-        run_problem(args.problem, args.seeds, args.trials, args.threads)
-    if args.report or not args.problem:
+    if args.all:
+        run_all()
+    for seed in args.seeds if args.problem else []:
+        run_part(args.problem, seed, args.trials, args.threads)
+    if args.report or args.all:
         report()
 
 

@@ -29,10 +29,9 @@ FULL = [
     ["tabular.py"],
     ["convergence.py"],
     ["racing.py"],
-    # Recommendation quality (issue 14), one part per problem; each keeps its own results.
-    *[["recommendation.py", "--problem", name] for name in
-      ("wine", "breast-cancer", "default", "mnist-lecture", "mnist-wide")],
-    ["recommendation.py", "--report"],
+    # Recommendation quality (issue 14): every (problem, search seed) a part that keeps its
+    # results, two lanes side by side.
+    ["recommendation.py", "--all"],
     ["faults.py"],
     ["cnn.py"],
 ]
