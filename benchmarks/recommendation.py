@@ -290,21 +290,24 @@ def run_part(name: str, seed: int, trials: int, threads: int | None = None) -> P
     target = PARTS / f"{name}-{seed}.json"
     target.write_text(json.dumps({"problem": name, "seed": seed, "trials": trials,
                                   "recommendations": recs, "confirmed": confirmed,
-                                  "seconds": time.time() - started}, indent=1))
+                                  "seconds": time.time() - started,
+                                  "finished": time.time()}, indent=1))
     print(f"{name} seed {seed}: " + ", ".join(
         f"{k} {confirmed[k]['diff']:+.4f}" for k in STRATEGIES), flush=True)
     return target
 
 
-#: Problems, longest first (so the two lanes end together), and the trials of each search.
+#: Problems (parts run seed by seed, so a run cut short has every problem at its first seeds),
+#: and the trials of each search.
 ORDER = ("mnist-wide", "mnist-lecture", "default", "breast-cancer", "wine")
 TRIALS = 4
 SEEDS = (0, 1, 2)
 
 
 def run_all(lanes: int = 2) -> None:
-    """Every part, ``lanes`` at a time (one TensorFlow thread each), then the report; the
-    comparison's wall time is recorded with it."""
+    """Every part not done yet, ``lanes`` at a time (one TensorFlow thread each), then the
+    report; the wall time is recorded with it (delete ``results/recommendation/`` to rerun
+    all)."""
     started = time.time()
     log = WORK / "recommendation" / "logs"
     log.mkdir(parents=True, exist_ok=True)
@@ -316,14 +319,15 @@ def run_all(lanes: int = 2) -> None:
                                    str(seed), "--trials", str(TRIALS), "--threads", "1"],
                                   stdout=out, stderr=subprocess.STDOUT).returncode
 
-    tasks = [(name, seed) for name in ORDER for seed in SEEDS]
+    tasks = [(name, seed) for seed in SEEDS for name in ORDER
+             if not (PARTS / f"{name}-{seed}.json").exists()]
     with ThreadPoolExecutor(lanes) as pool:
         codes = list(pool.map(part, tasks))
     failed = [f"{n}-{s}" for (n, s), c in zip(tasks, codes) if c]
     PARTS.mkdir(parents=True, exist_ok=True)
     (PARTS / "run.json").write_text(json.dumps(
-        {"wall_seconds": time.time() - started, "lanes": lanes, "trials": TRIALS,
-         "parts": len(tasks), "failed": failed}, indent=1))
+        {"seconds": time.time() - started, "lanes": lanes, "trials": TRIALS,
+         "parts": [f"{n}-{s}" for n, s in tasks], "failed": failed}, indent=1))
     if failed:
         raise SystemExit(f"recommendation parts failed: {', '.join(failed)} (logs in {log})")
 
@@ -360,13 +364,19 @@ def report() -> None:
              "study's 5 confirmation seeds (95% intervals; the standard error is at least one "
              "test sample); 'overtuned' counts runs whose recommendation is significantly worse "
              "than the baseline on test.", ""]
-    if run is not None:
-        lines.append(f"Whole comparison: {len(parts)} runs ({len(by_problem)} problems x "
-                     f"{len(SEEDS)} search seeds), regsearch {run['trials']} trials a search, in "
-                     f"**{run['wall_seconds'] / 60:.0f} min** wall time on this 2-core machine"
-                     f" ({run['lanes']} lanes)"
-                     + (f"; failed: {', '.join(run['failed'])}" if run["failed"] else "") + ".")
-        lines.append("")
+    if parts:
+        # From the first part's start to the last one's end, whatever runs of --all made them.
+        span = max(p["finished"] for p in parts) - min(p["finished"] - p["seconds"]
+                                                       for p in parts)
+        lines += [f"Comparison: {len(parts)} of {len(ORDER) * len(SEEDS)} runs ("
+                  f"{len(by_problem)} problems, search seeds "
+                  f"{', '.join(str(s) for s in sorted({p['seed'] for p in parts}))}), regsearch "
+                  f"{parts[0]['trials']} trials a search: **{span / 60:.0f} min** from the first "
+                  f"part's start to the last one's end on this 2-core machine, two lanes side "
+                  f"by side (the parts' own times sum to "
+                  f"{sum(p['seconds'] for p in parts) / 60:.0f} min)"
+                  + (f"; failed in the last run: {', '.join(run['failed'])}"
+                     if run and run["failed"] else "") + ".", ""]
     overtuned = {k: sum(c[k]["overtuned"] for _, _, c, _ in runs) for k in STRATEGIES}
     lines += ["## Targets", "",
               f"- regsearch overtuned in **{overtuned['regsearch']}** of {len(runs)} runs "
