@@ -279,14 +279,22 @@ def run_part(name: str, seed: int, trials: int, threads: int | None = None) -> P
     started = time.time()
     spec_path = write_spec(folder, name, sections, seed, trials)
     spec = load_spec(spec_path)
-    recs = {"regsearch": run_regsearch(spec_path)}
+    clock = time.time()
+
+    def timed(rec: dict[str, Any]) -> dict[str, Any]:
+        """``rec`` with the seconds since the last one (where a part's time goes)."""
+        nonlocal clock
+        rec["seconds"], clock = time.time() - clock, time.time()
+        return rec
+
+    recs = {"regsearch": timed(run_regsearch(spec_path))}
     budget = recs["regsearch"]["searched_epochs"]
     splits = load_splits(spec.data, spec.seed)
-    recs["optuna"] = run_optuna(spec, splits, budget, "tpe")
-    recs["random"] = run_optuna(spec, splits, budget, "random")
-    recs["hyperband"] = run_hyperband(spec, splits, budget, folder)
+    recs["optuna"] = timed(run_optuna(spec, splits, budget, "tpe"))
+    recs["random"] = timed(run_optuna(spec, splits, budget, "random"))
+    recs["hyperband"] = timed(run_hyperband(spec, splits, budget, folder))
     _, refit = study_data(spec)
-    confirmed = confirm(spec, refit, recs)
+    confirmed = timed(confirm(spec, refit, recs))
     target = PARTS / f"{name}-{seed}.json"
     target.write_text(json.dumps({"problem": name, "seed": seed, "trials": trials,
                                   "recommendations": recs, "confirmed": confirmed,
