@@ -25,8 +25,9 @@ recommendation is significantly worse than the baseline on test (overtuning).
 Each (problem, search seed) is a part that keeps its own results
 (``benchmarks/results/recommendation/``); ``--report`` assembles
 ``benchmarks/results/recommendation.md`` from the parts present. ``--all`` (what `make bench`
-runs) runs every part in two lanes side by side, one TensorFlow thread each, longest first, and
-records the whole comparison's wall time.
+runs) runs every part not done yet in two lanes side by side, one TensorFlow thread each, seed
+by seed; each part records when it finished and how long it took, so the page gives the
+comparison's span whatever runs of ``--all`` made the parts.
 
     .venv/bin/python benchmarks/recommendation.py --all
     .venv/bin/python benchmarks/recommendation.py --problem wine [--seeds 0 1 2] [--threads 1]
@@ -314,8 +315,8 @@ SEEDS = (0, 1, 2)
 
 def run_all(lanes: int = 2) -> None:
     """Every part not done yet, ``lanes`` at a time (one TensorFlow thread each), then the
-    report; the wall time is recorded with it (delete ``results/recommendation/`` to rerun
-    all)."""
+    report; ``run.json`` records this run's parts, time and failures (delete
+    ``results/recommendation/`` to rerun all)."""
     started = time.time()
     log = WORK / "recommendation" / "logs"
     log.mkdir(parents=True, exist_ok=True)
