@@ -131,13 +131,16 @@ def _batches_lines(x: str, batch_size: int, seed: int) -> list[str]:
     """The batches regsearch's trainer feeds ``fit`` (``trainer._shuffled_batches``), so the
     snippet trains on the same batch order as the run it reproduces."""
     return [
-        "# The batches regsearch trains on: the rows reshuffled every epoch (seeded, hence",
-        "# shuffle=False below) and repeated, so fit keeps one input iterator for the run.",
+        "# The batches regsearch trains on: every epoch the rows in a new order, seeded by",
+        "# (seed, epoch) (hence shuffle=False below), repeated so fit keeps one input iterator.",
         "import tensorflow as tf",
         "",
-        f"batches = (tf.data.Dataset.from_tensor_slices(({x}, y_train))",
-        f"           .shuffle(len(y_train), seed={seed}, reshuffle_each_iteration=True)",
-        f"           .batch({batch_size}).repeat())",
+        f"rows_x, rows_y = tf.constant({x}), tf.constant(y_train)",
+        "batches = (tf.data.Dataset.counter().flat_map(",
+        "    lambda epoch: tf.data.Dataset.from_tensor_slices(tf.random.experimental.stateless_shuffle(",
+        f"        tf.range(len(y_train)), seed=tf.stack([tf.constant({seed}, tf.int64), epoch])))",
+        f"    .batch({batch_size}))",
+        "    .map(lambda rows: (tf.gather(rows_x, rows), tf.gather(rows_y, rows))))",
     ]
 
 

@@ -11,7 +11,7 @@ that. What it measures:
   these go into Keras' logs so EarlyStopping and Keras Tuner can monitor ``score`` like any
   metric, and EarlyStopping's restored weights carry the statistics of their epoch;
 * after training, on the weights EarlyStopping restored (the best-``score`` epoch), train and
-  validation accuracy by ``evaluate`` on the whole splits. Keras' own ``history['accuracy']`` is
+  validation accuracy and loss on the whole splits, in inference mode. Keras' own ``history['accuracy']`` is
   taken with dropout and penalties active, averaged over a changing model, so it is never used.
 """
 
@@ -297,8 +297,8 @@ class Trainer:
                                 callbacks=[epoch_metrics, stopper, *(callbacks or [])])
         curves = {k: [float(v) for v in history.history.get(k, [])] for k in CURVES}
         epochs = len(curves["loss"])
-        train_loss, train_acc = _evaluate(model, s.x_train, s.y_train, training.batch_size)
-        val_loss, val_acc = _evaluate(model, s.x_val, s.y_val, training.batch_size)
+        train_loss, train_acc = _evaluate(model, s.x_train, s.y_train)
+        val_loss, val_acc = _evaluate(model, s.x_val, s.y_val)
         if not all(map(math.isfinite, (train_loss, val_loss, train_acc, val_acc))):
             raise TrialFailure("non-finite figures after training")
         gap = train_acc - val_acc
@@ -329,12 +329,12 @@ class Trainer:
             raise TrialFailure(f"non-finite training loss in a {epochs}-epoch refit")
         if has_batch_norm(model):
             set_population_statistics(model, splits.x_train)
-        _, train_acc = _evaluate(model, splits.x_train, splits.y_train, self.training.batch_size)
+        _, train_acc = _evaluate(model, splits.x_train, splits.y_train)
         return train_acc, model
 
     def accuracy(self, model, x: np.ndarray, y: np.ndarray) -> float:
-        """Accuracy with dropout off (``evaluate`` runs the model in inference mode)."""
-        return _evaluate(model, x, y, self.training.batch_size)[1]
+        """Accuracy with dropout off (the model run in inference mode)."""
+        return _evaluate(model, x, y)[1]
 
     def _model_for(self, params: dict[str, Any], training: TrainingSpec, seed: int):
         """A compiled model in its initial state for ``params`` and ``seed``.
@@ -357,7 +357,9 @@ class Trainer:
                 self._reusable = shared(shape)
                 if self._reusable is None:
                     self._reusable, self._built = ReusableModel(shape), True
-            keras.utils.set_random_seed(seed)
+            # No ``keras.utils.set_random_seed`` here: ``prepare`` seeds every draw itself, and
+            # the global seed's ``tf.random.set_seed`` would clear TensorFlow's function caches
+            # (0.3-0.5 s at the next step; see ``_shuffled_batches``).
             return self._reusable.prepare(params, seed)
         if self._built:
             _clear()  # the last fresh model's graph state; a reused model is kept
@@ -386,20 +388,37 @@ class Trainer:
 
 
 def _shuffled_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
-    """``(dataset, steps per epoch)``: the train split reshuffled every epoch (seeded) and
-    repeated, so ``fit`` keeps one iterator for the whole run. Given arrays, Keras makes a new
-    ``tf.data`` iterator each epoch, about 25 ms: a quarter of a small MLP's epoch."""
+    """``(dataset, steps per epoch)``: the train split in a new order every epoch, repeated, so
+    ``fit`` keeps one input iterator for the whole run (given arrays, Keras makes a new one each
+    epoch, about 25 ms: a quarter of a small MLP's epoch).
+
+    Epoch ``e``'s order is a stateless shuffle seeded by ``(seed, e)``, so it depends on the
+    trial's seed alone. ``Dataset.shuffle`` would also read TensorFlow's global seed, which only
+    ``tf.random.set_seed`` fixes, and that call clears TensorFlow's caches of instantiated
+    functions: the next step of a reused model then costs 0.3-0.5 s instead of 5 ms, every
+    trial (``Trainer._model_for``)."""
     import tensorflow as tf
 
-    batches = (tf.data.Dataset.from_tensor_slices((x, y))
-               .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-               .batch(batch_size).repeat())
-    return batches, math.ceil(len(y) / batch_size)
+    n = len(y)
+    xs, ys = tf.constant(x), tf.constant(y)
+
+    def epoch(e):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), e]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    batches = (tf.data.Dataset.counter().flat_map(epoch)
+               .map(lambda rows: (tf.gather(xs, rows), tf.gather(ys, rows))))
+    return batches, math.ceil(n / batch_size)
 
 
-def _evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
-    out = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    return float(out["loss"]), float(out["accuracy"])
+def _evaluate(model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``(loss, accuracy)`` in inference mode, as Keras' ``evaluate`` reports them (the loss
+    with the penalties, accuracy by the highest output), from the compiled predict and loss:
+    ``evaluate`` builds a new input pipeline per call, about 0.2 s, which made the two calls at
+    the end of every fit a third of a short fit's cost."""
+    probs = _predict(model, x)
+    return _loss(model, y, probs), float(np.mean(probs.argmax(axis=1) == y))
 
 
 def _clear() -> None:
