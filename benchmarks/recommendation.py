@@ -413,7 +413,8 @@ def report() -> None:
               f"- regsearch spent more epochs than random search: **{len(more_epochs)}** runs"
               + (f" ({', '.join(more_epochs)})" if more_epochs else "") + ".", ""]
     for name, rows in by_problem.items():
-        lines += [f"## {name} ({len(rows)} search seeds, regsearch {rows[0]['trials']} trials; "
+        seeds = f"{len(rows)} search seed" + ("s" if len(rows) > 1 else "")
+        lines += [f"## {name} ({seeds}, regsearch {rows[0]['trials']} trials; "
                   "the others at its epoch budget)", "",
                   "| strategy | test diff vs baseline (per seed: mean [95% CI]) | mean test | "
                   "mean gap | epochs searched | overtuned |", "|---|---|---|---|---|---|"]

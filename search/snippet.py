@@ -136,11 +136,16 @@ def _batches_lines(x: str, batch_size: int, seed: int) -> list[str]:
         "import tensorflow as tf",
         "",
         f"rows_x, rows_y = tf.constant({x}), tf.constant(y_train)",
-        "batches = (tf.data.Dataset.counter().flat_map(",
-        "    lambda epoch: tf.data.Dataset.from_tensor_slices(tf.random.experimental.stateless_shuffle(",
-        f"        tf.range(len(y_train)), seed=tf.stack([tf.constant({seed}, tf.int64), epoch])))",
-        f"    .batch({batch_size}))",
-        "    .map(lambda rows: (tf.gather(rows_x, rows), tf.gather(rows_y, rows))))",
+        "",
+        "",
+        "def epoch_order(epoch):",
+        "    order = tf.random.experimental.stateless_shuffle(",
+        f"        tf.range(len(y_train)), seed=tf.stack([tf.constant({seed}, tf.int64), epoch]))",
+        f"    return tf.data.Dataset.from_tensor_slices(order).batch({batch_size})",
+        "",
+        "",
+        "batches = (tf.data.Dataset.counter().flat_map(epoch_order)",
+        "           .map(lambda rows: (tf.gather(rows_x, rows), tf.gather(rows_y, rows))))",
     ]
 
 

@@ -11,8 +11,9 @@ that. What it measures:
   these go into Keras' logs so EarlyStopping and Keras Tuner can monitor ``score`` like any
   metric, and EarlyStopping's restored weights carry the statistics of their epoch;
 * after training, on the weights EarlyStopping restored (the best-``score`` epoch), train and
-  validation accuracy and loss on the whole splits, in inference mode. Keras' own ``history['accuracy']`` is
-  taken with dropout and penalties active, averaged over a changing model, so it is never used.
+  validation accuracy and loss on the whole splits, in inference mode. Keras' own
+  ``history['accuracy']`` is taken with dropout and penalties active, averaged over a changing
+  model, so it is never used.
 """
 
 from __future__ import annotations
