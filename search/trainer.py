@@ -121,9 +121,7 @@ def _epoch_metrics_callback(x_train, sample, y_sample, x_val, y_val, score: Scor
             # dropout-off prediction, so the train sample's accuracy comes with it.
             train_probs = (set_population_statistics(self.model, x_train)[sample]
                            if self.batch_norm else _predict(self.model, x_train[sample]))
-            val_probs = _predict(self.model, x_val)
-            logs["val_loss"] = _loss(self.model, y_val, val_probs)
-            logs["val_accuracy"] = float(np.mean(val_probs.argmax(axis=1) == y_val))
+            logs["val_loss"], logs["val_accuracy"] = _evaluate(self.model, x_val, y_val)
             train_acc = float(np.mean(train_probs.argmax(axis=1) == y_sample))
             gap = train_acc - logs["val_accuracy"]
             logs["train_accuracy"] = train_acc
