@@ -104,7 +104,8 @@ def test_report_page_leads_with_the_confirmed_answer(study, browser):
         < top["settings-table"], top
     rows = browser.find_elements(By.XPATH, "//table[@id='differences']//tr[td]")
     assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == \
-        ["test accuracy", "train accuracy", "gap (train - test)"]
+        ["test accuracy", "train accuracy", "gap (train - test)",
+         "score (test - gap_weight x |gap|)"]
     mean = browser.find_element(By.XPATH, "//table[@id='differences']//tr[td][1]/td[2]").text
     assert mean == f"{confirmation['difference']['test_accuracy']['mean']:+.4f}"
     assert len(browser.find_elements(By.TAG_NAME, "img")) == len(FIGURES)

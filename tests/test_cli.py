@@ -142,7 +142,7 @@ def test_export_writes_the_confirmed_answer(finished_study, tmp_path, capsys):
         assert doc["params"]["dropout"] == 0 and doc["params"]["regularizer"] == "none"
     c = doc["confirmation"]
     assert c["seeds"] == [5, 6] and c["setting"]["trial"] == confirmation["trial"]
-    assert set(c["difference"]) == {"train_accuracy", "test_accuracy", "gap"}
+    assert set(c["difference"]) == {"train_accuracy", "test_accuracy", "gap", "score"}
     for d in c["difference"].values():
         assert d["low"] <= d["mean"] <= d["high"] and d["n"] == 2
     assert set(c["mean"]) == {"baseline", f"trial {confirmation['trial']}"}

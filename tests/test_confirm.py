@@ -143,7 +143,7 @@ SETTING_PARAMS = {"dropout": 0.3, "regularizer": "l2", "l1": 0.0, "l2": 1e-3}
 
 def judged(test: list[float], train: list[float], search_regularizes: bool = True) -> dict:
     other = {"label": "trial 4", "trial": 4, "params": SETTING_PARAMS, "runs": runs(test, train)}
-    return confirm.judge(BASE, other, search_regularizes)
+    return confirm.judge(BASE, other, search_regularizes, gap_weight=0.5)
 
 
 def test_a_setting_significantly_worse_on_test_is_rejected():
@@ -181,6 +181,23 @@ def test_a_setting_is_accepted_only_when_it_helps_or_closes_the_gap_at_no_cost()
     wider = judged([0.955, 0.935, 0.955], [1.0, 1.0, 1.0])
     assert wider["difference"]["gap"]["mean"] > 0
     assert wider["verdict"] == "nothing" and not wider["regularize"]
+    # Test within noise, the gap down, but by less than the study's gap_weight (0.5) asks for
+    # the test accuracy it costs: a 1-point loss for 1 point of gap scores -0.005 on test.
+    # Rejected, and the answer says why.
+    dear = judged([0.945, 0.925, 0.95], [0.985, 0.975, 0.98])
+    d = dear["difference"]
+    assert d["test_accuracy"]["low"] < 0 < d["test_accuracy"]["high"]
+    assert d["gap"]["mean"] == pytest.approx(-0.01) and d["score"]["mean"] == pytest.approx(-0.005)
+    assert dear["verdict"] == "nothing" and not dear["regularize"]
+    assert dear["params"] == NO_REGULARIZATION
+    said = confirm.statement({**dear, "seeds": [10, 11, 12], "search_regularizes": True,
+                              "settings": [BASE, {"label": "trial 4", "params": SETTING_PARAMS}]})
+    assert "rejected in confirmation: the gap it closed is worth less than the test accuracy it " \
+           "cost at gap_weight 0.5" in said
+    # The same trade at gap_weight 2 (a point of gap worth two of accuracy) is accepted.
+    assert confirm.judge(BASE, {"label": "trial 4", "trial": 4, "params": SETTING_PARAMS,
+                                "runs": runs([0.945, 0.925, 0.95], [0.985, 0.975, 0.98])},
+                         True, gap_weight=2.0)["verdict"] == "no_cost"
     # When the search chose no regularization, confirmation cannot promote the setting.
     vetoed = judged([0.97, 0.96, 0.98], [0.99, 0.99, 0.995], search_regularizes=False)
     assert vetoed["verdict"] == "nothing" and not vetoed["regularize"]

@@ -85,10 +85,10 @@ def hostile_study(tmp_path_factory):
                                  user_attrs={"fail_reason": hostile("fail reason")}))
     confirmation = {
         "seeds": [hostile("seed"), 6], "baseline_trial": 0, "trial": 1,
-        "search_regularizes": True, "verdict": "helps", "regularize": True,
+        "search_regularizes": True, "verdict": "helps", "regularize": True, "gap_weight": 0.5,
         "params": {"dropout": 0.3, "regularizer": "l2", "l2": 1e-4}, "answer_trial": 1,
         "difference": {k: {"mean": 0.02, "low": 0.01, "high": 0.03, "confidence": 0.95}
-                       for k in ("test_accuracy", "train_accuracy", "gap")},
+                       for k in ("test_accuracy", "train_accuracy", "gap", "score")},
         "settings": [_setting(hostile("baseline label"), 0, {}),
                      _setting(hostile("setting label"), 1,
                               {"dropout": 0.3, "regularizer": "l2", "l2": 1e-4})],

@@ -23,7 +23,8 @@ __all__ = ["DIFFERENCES", "confirmed_role", "counts_line", "describe_params", "d
 
 #: The paired differences the report shows, in order: (key in ``difference``, label).
 DIFFERENCES = (("test_accuracy", "test accuracy"), ("train_accuracy", "train accuracy"),
-               ("gap", "gap (train - test)"))
+               ("gap", "gap (train - test)"),
+               ("score", "score (test - gap_weight x |gap|)"))
 
 
 def verdict_line(confirmation: Mapping[str, Any]) -> str:
