@@ -17,10 +17,11 @@ hence this module. The exported Keras snippet carries the same few lines as a ca
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
+
+from .compiled import per_model
 
 
 def _norms(model: Any) -> list[Any]:
@@ -59,27 +60,12 @@ def set_population_statistics(model: Any, x: np.ndarray) -> np.ndarray:
 
     if not isinstance(model, keras.Sequential):
         return _set_functional(model, x)
-    compiled = _SEQUENTIAL_PASSES.get(model)
-    if compiled is None:
-        compiled = _SEQUENTIAL_PASSES[model] = _compile_pass(model)
-    return keras.ops.convert_to_numpy(compiled(keras.ops.convert_to_tensor(x)))
+    return keras.ops.convert_to_numpy(_sequential_pass(model)(keras.ops.convert_to_tensor(x)))
 
 
-#: One compiled pass per Sequential model, dropped with the model (a reused model keeps its
-#: pass for the whole study; a fresh model's goes when ``keras.backend.clear_session`` and the
-#: garbage collector free it).
-_SEQUENTIAL_PASSES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
-def _compile_pass(model: Any) -> Any:
-    """The Sequential walk as one ``tf.function``: run op by op it costs a small MLP ~25 ms an
-    epoch in dispatch alone, compiled ~2 ms. Keras compiles only its own train, test and
-    predict steps, none of which sets the statistics, hence this. The closure holds the model
-    weakly so the cache above does not keep it alive."""
-    import tensorflow as tf
-
-    ref = weakref.ref(model)
-    return tf.function(lambda x: _walk(ref(), x), reduce_retracing=True)
+#: The Sequential walk, compiled once per model: none of Keras' compiled steps sets the
+#: statistics.
+_sequential_pass = per_model(lambda ref: lambda x: _walk(ref(), x))
 
 
 def _walk(model: Any, out: Any) -> Any:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import math
-import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .batchnorm import has_batch_norm, set_population_statistics
+from .compiled import per_model
 from .errors import TrialFailure
 from .models import build_model, compile_model, effective_params
 from .reuse import ReusableModel, Shape, shared
@@ -122,7 +122,7 @@ def _epoch_metrics_callback(x_train, sample, y_sample, x_val, y_val, score: Scor
             train_probs = (set_population_statistics(self.model, x_train)[sample]
                            if self.batch_norm else _predict(self.model, x_train[sample]))
             logs["val_loss"], logs["val_accuracy"] = _evaluate(self.model, x_val, y_val)
-            train_acc = float(np.mean(train_probs.argmax(axis=1) == y_sample))
+            train_acc = _accuracy(train_probs, y_sample)
             gap = train_acc - logs["val_accuracy"]
             logs["train_accuracy"] = train_acc
             logs["gap"] = gap
@@ -146,28 +146,23 @@ def _loss(model, y: np.ndarray, probs: np.ndarray) -> float:
     model may use logits) plus the penalties, by one compiled function per model."""
     import keras
 
-    compiled = _LOSSES.get(model)
-    if compiled is None:
-        compiled = _LOSSES[model] = _compile_loss(model)
-    return float(keras.ops.convert_to_numpy(compiled(y, probs)))
+    return float(keras.ops.convert_to_numpy(_compiled_loss(model)(y, probs)))
 
 
-#: One compiled loss per model, dropped with it (as ``batchnorm._SEQUENTIAL_PASSES``).
-_LOSSES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
-def _compile_loss(model) -> Any:
-    """``_loss`` as a ``tf.function``: evaluated op by op, the penalties alone cost a small MLP
-    ~10 ms an epoch. The model is held weakly, so the cache does not keep it alive."""
+def _total_loss(ref: Callable[[], Any]) -> Callable[..., Any]:
+    """The model's loss plus its penalties, for ``per_model`` to compile (op by op the
+    penalties alone cost a small MLP ~10 ms an epoch)."""
     import keras
-    import tensorflow as tf
 
-    ref, loss = weakref.ref(model), keras.losses.get(model.loss)
+    loss = keras.losses.get(ref().loss)
 
     def total(y, probs):
         return keras.ops.mean(loss(y, probs)) + sum(ref().losses, keras.ops.zeros(()))
 
-    return tf.function(total, reduce_retracing=True)
+    return total
+
+
+_compiled_loss = per_model(_total_loss)
 
 
 class _Interrupt:
@@ -326,14 +321,14 @@ class Trainer:
         losses = history.history.get("loss", [])
         if not losses or not all(map(math.isfinite, losses)):
             raise TrialFailure(f"non-finite training loss in a {epochs}-epoch refit")
-        if has_batch_norm(model):
-            set_population_statistics(model, splits.x_train)
-        _, train_acc = _evaluate(model, splits.x_train, splits.y_train)
-        return train_acc, model
+        # The exact statistics' pass returns the inference-mode outputs on the way.
+        probs = (set_population_statistics(model, splits.x_train) if has_batch_norm(model)
+                 else _predict(model, splits.x_train))
+        return _accuracy(probs, splits.y_train), model
 
     def accuracy(self, model, x: np.ndarray, y: np.ndarray) -> float:
         """Accuracy with dropout off (the model run in inference mode)."""
-        return _evaluate(model, x, y)[1]
+        return _accuracy(_predict(model, x), y)
 
     def _model_for(self, params: dict[str, Any], training: TrainingSpec, seed: int):
         """A compiled model in its initial state for ``params`` and ``seed``.
@@ -367,7 +362,6 @@ class Trainer:
         return compile_model(build_model(params, s.n_features, s.n_classes, self.model_spec,
                                          seed=seed), training.optimizer, training.learning_rate,
                              weight_decay=effective_params(params)["weight_decay"])
-
 
     def _user_model(self, params: dict[str, Any], training: TrainingSpec, seed: int):
         """A preset's or the user's model for ``params`` (``search/usermodel.py``): a fresh
@@ -417,7 +411,12 @@ def _evaluate(model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     ``evaluate`` builds a new input pipeline per call, about 0.2 s, which made the two calls at
     the end of every fit a third of a short fit's cost."""
     probs = _predict(model, x)
-    return _loss(model, y, probs), float(np.mean(probs.argmax(axis=1) == y))
+    return _loss(model, y, probs), _accuracy(probs, y)
+
+
+def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    """The share of rows whose highest output is their label."""
+    return float(np.mean(probs.argmax(axis=1) == y))
 
 
 def _clear() -> None:

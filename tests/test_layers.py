@@ -14,9 +14,9 @@ from .conftest import ROOT
 
 ORDER = [
     "errors", "_schema", "paired", "space", "spec", "scaling", "data", "folds", "models",
-    "rewire", "presets", "reuse", "usermodel", "snippet", "batchnorm", "trainer", "evaluation",
-    "objective", "guard", "pruning", "reconnect", "storage", "study", "backends.optuna_backend",
-    "backends.keras_tuner_backend",
+    "rewire", "presets", "reuse", "usermodel", "snippet", "compiled", "batchnorm", "trainer",
+    "evaluation", "objective", "guard", "pruning", "reconnect", "storage", "study",
+    "backends.optuna_backend", "backends.keras_tuner_backend",
     "confirm", "summary", "export", "model_file",
     "report.verdicts", "report.figures", "report.page", "report.dashboard", "report.terminal",
     "report", "workers", "commands", "cli",
