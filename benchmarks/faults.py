@@ -38,7 +38,6 @@ import hashlib
 import json
 import os
 import platform
-import pwd
 import random
 import re
 import shutil
@@ -46,7 +45,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -339,68 +337,27 @@ def sigkill_worker(trials: int, epochs: int) -> dict[str, Any]:
             **faulted(setup, setup.command("--workers", "2"), inject)}
 
 
-def postgres_bin() -> Path | None:
-    """The folder of Debian's PostgreSQL server programs (the newest), or of ``initdb`` on PATH
-    (as tests/test_postgres.py finds it)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
-    if found:
-        return found[-1].parent
-    on_path = shutil.which("initdb")
-    return Path(on_path).parent if on_path else None
-
-
 def postgres_restart(trials: int, epochs: int) -> dict[str, Any]:
+    from search.storage import display_url
+    from tests.pgserver import postgres_bin, throwaway_server
+
     bindir = postgres_bin()
     if bindir is None:
         return {"skipped": "not measured: PostgreSQL is not installed (Debian: apt-get install "
                            "postgresql)"}
-    from search.storage import display_url
-
-    root = Path(tempfile.mkdtemp(prefix="regsearch-pg-"))
-    as_owner: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        owner = pwd.getpwnam("postgres")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        as_owner = ["runuser", "-u", "postgres", "--"]
-    data = root / "data"
-    with __import__("socket").socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-
-    def pg(*argv: str) -> None:
-        subprocess.run([*as_owner, *argv], check=True, capture_output=True, text=True)
-
-    def pg_ctl(*argv: str) -> None:
-        pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
-           f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", *argv)
-
-    pg(str(bindir / "initdb"), "-D", str(data), "-U", "regsearch", "--auth=trust", "-E", "UTF8",
-       "--no-sync")
-    pg_ctl("start")
-    try:
-        pg(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "regsearch",
-           "regsearch")
-        url = f"postgresql://regsearch@127.0.0.1:{port}/regsearch"
-        setup = Setup("postgres-restart", trials, epochs, storage=url)
+    with throwaway_server(bindir) as server:
+        setup = Setup("postgres-restart", trials, epochs, storage=server.url)
 
         def inject(proc: subprocess.Popen, victim: dict) -> str:
             t0 = time.perf_counter()
-            pg_ctl("stop", "-m", "fast")
-            time.sleep(3)
-            pg_ctl("start")
+            server.restart(down=3)
             return (f"PostgreSQL stopped (`pg_ctl stop -m fast`), down 3 s, started (trial "
                     f"{victim['number']} after {victim['epochs']} epoch(s); "
                     f"{time.perf_counter() - t0:.1f} s in all)")
 
         row = {"command": "regsearch run SPEC", **faulted(setup, setup.command(), inject)}
-        row["storage"] = display_url(url)
+        row["storage"] = display_url(server.url)
         return row
-    finally:
-        try:
-            pg_ctl("stop", "-m", "immediate")
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def _mount_tmpfs(target: Path, size: str) -> str | None:

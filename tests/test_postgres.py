@@ -1,22 +1,15 @@
 """Workers on a real PostgreSQL server: the engine for a study shared by many machines.
 
-A throw-away cluster is made with Debian's ``initdb``/``pg_ctl`` in a temporary folder, on
-127.0.0.1 and a free port (as the ``postgres`` user when the tests run as root, which PostgreSQL
-refuses). Without PostgreSQL installed these tests skip, unless REGSEARCH_REQUIRE_POSTGRES is
+A throw-away cluster (``tests/pgserver.py``) is made with Debian's ``initdb``/``pg_ctl`` in a
+temporary folder, on 127.0.0.1 and a free port. Without PostgreSQL installed these tests skip, unless REGSEARCH_REQUIRE_POSTGRES is
 set, as ``.ci/run`` does after installing it.
 """
 
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
 import signal
-import subprocess
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -24,36 +17,13 @@ import pytest
 
 from search.cli import main
 
-from .conftest import SPACE, TINY_STUDY, free_port
+from .conftest import SPACE, TINY_STUDY
+from .pgserver import Server, postgres_bin, throwaway_server
 from .test_cli import check_confirmed
 from .test_recovery import retried_trial_number, start, trial_in_progress
 from .test_workers import HEARTBEAT, check_budget_kept
 
 pytestmark = pytest.mark.slow
-
-
-def postgres_bin() -> Path | None:
-    """The folder of Debian's PostgreSQL server programs (the newest), or of ``initdb`` on PATH."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
-    if found:
-        return found[-1].parent
-    on_path = shutil.which("initdb")
-    return Path(on_path).parent if on_path else None
-
-
-@dataclass(frozen=True)
-class Server:
-    """A throw-away server: the URL of its database, and a way to stop it for a while."""
-
-    url: str
-    pg_ctl: Callable[..., None]
-
-    def restart(self, down: float) -> None:
-        """Stop the server (closing every connection), keep it down ``down`` s, start it."""
-        self.pg_ctl("stop", "-m", "fast")
-        time.sleep(down)
-        self.pg_ctl("start")
 
 
 @pytest.fixture(scope="module")
@@ -66,31 +36,8 @@ def postgres_server() -> Iterator[Server]:
         if os.environ.get("REGSEARCH_REQUIRE_POSTGRES"):
             pytest.fail(reason)
         pytest.skip(reason)
-    root = Path(tempfile.mkdtemp(prefix="regsearch-pg-"))
-    as_owner: list[str] = []
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        as_owner = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", free_port()
-
-    def pg(*argv: str) -> None:
-        subprocess.run([*as_owner, *argv], check=True, capture_output=True, text=True)
-
-    def pg_ctl(*argv: str) -> None:
-        pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
-           f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", *argv)
-
-    pg(str(bindir / "initdb"), "-D", str(data), "-U", "regsearch", "--auth=trust", "-E", "UTF8",
-       "--no-sync")
-    pg_ctl("start")
-    try:
-        pg(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "regsearch",
-           "regsearch")
-        yield Server(f"postgresql://regsearch@127.0.0.1:{port}/regsearch", pg_ctl)
-    finally:
-        pg_ctl("stop", "-m", "immediate")
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_server(bindir) as server:
+        yield server
 
 
 @pytest.fixture
