@@ -16,37 +16,7 @@ import pytest
 
 from search.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
-SPACE = ROOT / "spaces" / "regularization.toml"
-
-STUDY = """\
-[study]
-name = "{name}"
-space = "{space}"
-seed = 3
-
-[data]
-{data}
-
-[model]
-{model}
-
-[training]
-max_epochs = 3
-patience = 2
-min_steps = 0
-
-[evaluation]
-folds = 2
-
-[confirm]
-seeds = 2
-
-[search]
-trials = 2
-sampler_startup = 2
-pruner = "none"
-"""
+from .conftest import write_tiny_spec
 
 #: A Functional model with Conv2D, Dense and Dropout, for the digits kept as 8x8 images.
 BUILDERS = """\
@@ -90,11 +60,12 @@ def nothing(input_shape, n_classes):
 """
 
 
-def write(folder: Path, name: str, model: str, data: str = "limit = 360") -> Path:
+def write(folder: Path, name: str, model: str, data: str = "limit = 360",
+          trials: int = 2) -> Path:
+    """The suite's tiny study (3 epochs, no pruner) on ``model`` and ``data``."""
     (folder / "mymodels.py").write_text(BUILDERS)
-    path = folder / f"{name}.toml"
-    path.write_text(STUDY.format(name=name, space=SPACE.as_posix(), data=data, model=model))
-    return path
+    return write_tiny_spec(folder, name, trials=trials, epochs=3,
+                           extra=f'pruner = "none"\n\n[data]\n{data}\n\n[model]\n{model}\n')
 
 
 def storage(spec: Path) -> str:
@@ -160,9 +131,10 @@ def test_a_builders_functional_model_is_searched_and_exported_with_a_reproducing
      "max_epochs = 10\npatience = 5\nbatch_size = 20"),
 ])
 def test_a_short_study_completes_on_each_preset(tmp_path, capsys, model, data, training):
-    spec = write(tmp_path, "preset", model, data)
-    spec.write_text(spec.read_text().replace("trials = 2", "trials = 1")
-                    .replace("max_epochs = 3\npatience = 2", training))
+    spec = write(tmp_path, "preset", model, data, trials=1)
+    text = spec.read_text()
+    assert "max_epochs = 3\npatience = 3\n" in text  # the tiny study's training, replaced
+    spec.write_text(text.replace("max_epochs = 3\npatience = 3\n", training + "\n"))
     assert main(["run", str(spec), "--no-progress"]) == 0
     study = optuna.load_study(study_name="preset", storage=storage(spec))
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 2
