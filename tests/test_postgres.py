@@ -1,8 +1,8 @@
 """Workers on a real PostgreSQL server: the engine for a study shared by many machines.
 
 A throw-away cluster (``tests/pgserver.py``) is made with Debian's ``initdb``/``pg_ctl`` in a
-temporary folder, on 127.0.0.1 and a free port. Without PostgreSQL installed these tests skip, unless REGSEARCH_REQUIRE_POSTGRES is
-set, as ``.ci/run`` does after installing it.
+temporary folder, on 127.0.0.1 and a free port. Without PostgreSQL installed these tests skip,
+unless REGSEARCH_REQUIRE_POSTGRES is set, as ``.ci/run`` does after installing it.
 """
 
 from __future__ import annotations

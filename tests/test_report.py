@@ -16,6 +16,7 @@ from search.cli import main
 from search.confirm import FIGURES as CONFIRM_FIGURES
 from search.confirm import VERDICTS, current, statement
 from search.models import describe_params
+from search.objective import score
 from search.report import (DIFFERENCES, FIGURES, HTML_NAME, dashboard_note, pareto_front,
                            render_html, search_seconds, terminal_summary, verdict_line)
 from search.study import PARAMS, Snapshot
@@ -212,8 +213,8 @@ def test_confirmation_trained_both_settings_with_the_same_fresh_seeds(reported):
             assert s["std"][k] == pytest.approx(np.std(values, ddof=1))
     base, other = confirmation["settings"]
 
-    def figure(run: dict, k: str) -> float:  # the score is the study's, on test
-        return (run["test_accuracy"] - confirmation["gap_weight"] * abs(run["gap"])
+    def figure(run: dict, k: str) -> float:  # the score is the study's objective, on test
+        return (score(run["test_accuracy"], run["gap"], confirmation["gap_weight"])
                 if k == "score" else run[k])
 
     for k, _ in DIFFERENCES:
