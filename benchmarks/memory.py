@@ -1,13 +1,14 @@
 """What a trial costs besides its epochs, trial after trial: RSS and fixed time per trial.
 
-Runs the default study's Optuna objective (the real trainer, sampler and pruner; in-memory
-storage; few epochs, since what grows is per trial, not per epoch) for N trials in a fresh
+Runs the default study's Optuna objective (the real evaluator over the study's folds, one fit a
+fold, and its sampler, pruner and racing; in-memory storage; few epochs, since what grows is per
+fit, not per epoch) for N trials in a fresh
 process per mode: the reused compiled model (the default), a model rebuilt every trial
 (``reuse_model = false``), and a rebuilt model without ``trainer._drop_custom_gradients`` (what
 ``keras.backend.clear_session`` plus ``gc.collect`` alone leave behind). After every trial it
 records the resident set size, the trial's wall time and the time of each epoch (Keras
 ``on_epoch_begin`` to ``on_epoch_end``, validation included). The fixed cost of a trial is its
-wall time minus its epochs at their steady cost (the median epoch from the second on: Keras
+wall time minus its fits' epochs at their steady cost (the median epoch from the second on: Keras
 traces inside the first epoch, so that one carries a rebuilt model's tracing). All modes run
 in this one invocation, one after the other, so the ratios compare like with like. Writes benchmarks/results/memory.md.
 
@@ -49,8 +50,8 @@ def measure(mode: str, trials: int, epochs: int) -> dict:
 
     from search import trainer
     from search.backends import optuna_backend
-    from search.data import load_splits
-    from search.objective import trainer_for
+    from search.folds import study_data
+    from search.objective import evaluator_for
     from search.spec import load_spec
 
     import keras
@@ -77,7 +78,7 @@ def measure(mode: str, trials: int, epochs: int) -> dict:
             self.seconds.append(time.perf_counter() - self.began)
 
         def steady(self) -> float:
-            """What the trial's epochs cost once traced: each at the median of epochs 2 on.
+            """What the fit's epochs cost once traced: each at the median of epochs 2 on.
 
             Keras traces the train and test functions inside the first epoch, so timing the
             epochs as they ran would count a rebuilt model's tracing as epoch time.
@@ -85,30 +86,33 @@ def measure(mode: str, trials: int, epochs: int) -> dict:
             later = self.seconds[1:] or self.seconds
             return len(self.seconds) * statistics.median(later)
 
-    timers: list[EpochTimer] = []
+    steady: list[float] = []  # the current trial's fits (one per fold), at their steady cost
     real_fit = trainer.Trainer.fit
 
     def timed_fit(self, *args, **kwargs):
-        # Only the current trial's timer is kept: a callback holds its model, and keeping every
-        # trial's would keep every rebuilt model alive (that is the benchmark leaking, not us).
-        timers[:] = [EpochTimer()]
-        return real_fit(self, *args, callbacks=[timers[0]], **kwargs)
+        # Only the seconds are kept, not the timer: a callback holds its model, and keeping
+        # every fit's would keep every rebuilt model alive (the benchmark leaking, not us).
+        timer = EpochTimer()
+        out = real_fit(self, *args, callbacks=[timer], **kwargs)
+        steady.append(timer.steady())
+        return out
 
     trainer.Trainer.fit = timed_fit
-    splits = load_splits(spec.data, spec.seed)
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna_backend.make_sampler(spec.search, spec.seed),
-                                pruner=optuna_backend.make_pruner(spec.search))
+    folds, _ = study_data(spec)
     rss, seconds, fixed, start = [], [], [], time.perf_counter()
 
     def record(study, trial) -> None:
         rss.append(round(rss_mb(), 1))
         seconds.append(round(time.perf_counter() - start, 2))
         wall = (trial.datetime_complete - trial.datetime_start).total_seconds()
-        fixed.append(round(wall - timers[-1].steady(), 3))
+        fixed.append(round(wall - sum(steady), 3))
+        steady.clear()
 
-    with trainer_for(spec, splits) as fitter:
-        study.optimize(optuna_backend.make_objective(spec, fitter), n_trials=trials,
+    with evaluator_for(spec, folds) as evaluator:
+        study = optuna.create_study(
+            direction="maximize", sampler=optuna_backend.make_sampler(spec.search, spec.seed),
+            pruner=optuna_backend.make_pruner(spec.search, evaluator.stride))
+        study.optimize(optuna_backend.make_objective(spec, evaluator), n_trials=trials,
                        callbacks=[record], catch=(Exception,))
     return {"mode": mode, "rss_mb": rss, "seconds": seconds, "fixed": fixed}
 
@@ -157,16 +161,16 @@ def main() -> None:
         "# Per-trial cost of one worker process over many trials: memory and fixed time",
         "",
         f"`benchmarks/memory.py --trials {n} --epochs {args.epochs}`: the default study's "
-        "objective (digits, the lecture-notes MLP, real sampler and pruner), in-memory storage, "
-        "one fresh process per mode, run one after the other in one invocation. RSS is read from "
-        "/proc after each trial.",
+        "objective (digits, the lecture-notes MLP, real sampler, pruner and racing; a trial is "
+        "one fit on each of the study's folds), in-memory storage, one fresh process per mode, "
+        "run one after the other in one invocation. RSS is read from /proc after each trial.",
         "",
         *rows,
         "",
         f"**Reuse vs rebuild, in this run: fixed cost per trial {fixed['reuse']:.3f} s vs "
         f"{fixed['rebuild']:.3f} s ({fixed['reuse'] / fixed['rebuild']:.2f}x); wall time per "
         f"trial {per_trial['reuse'] / per_trial['rebuild']:.2f}x.** The fixed cost is a trial's "
-        "wall time (Optuna's start to complete) minus its epochs at their steady cost (the "
+        "wall time (Optuna's start to complete) minus its fits' epochs at their steady cost (the "
         "median epoch from the second on, since Keras traces inside the first epoch); with "
         "reuse the first trial still pays for building, compiling and tracing.",
         "",

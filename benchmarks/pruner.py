@@ -1,14 +1,16 @@
 """Which pruner configuration is fair to regularization? Measured on real digits curves.
 
-Runs the default study unpruned with a random sampler (every trial trains its 30 epochs), then
-replays those curves, in order, through candidate pruners (``search.pruning.replay``), and writes
-benchmarks/results/pruner.md: epochs spent, trials pruned, and how many of the trials the
-selection rule would consider (within tolerance of the best val accuracy) each pruner would have
-cut, the chosen one and the strongly regularized ones (dropout >= 0.35 or lambda >= 1e-3) in
-particular; then the same for an earlier collection kept in tests/data. ``--fixture`` also
-refreshes tests/data/digits_curves.json, which tests/test_pruner.py replays.
+Runs the default study with a random sampler, no pruner and no racing (every trial trains each
+fold until EarlyStopping), then replays each trial's first fold, the one ``FoldPruner`` acts
+in, in order, through candidate pruners (``search.pruning.replay``), and writes
+benchmarks/results/pruner.md (and the curves as pruner.json): epochs spent, trials pruned, and
+how many of the trials the selection rule would consider (not below the best validation
+accuracy by more than a standard error, paired on the folds) each pruner would have cut, the
+chosen one and the strongly regularized ones (dropout >= 0.35 or lambda >= 1e-3) in particular;
+then the same for the two single-split collections in tests/data that tests/test_pruner.py
+replays.
 
-    .venv/bin/python benchmarks/pruner.py [--trials 48] [--fixture]
+    .venv/bin/python benchmarks/pruner.py [--trials 48]
 """
 
 from __future__ import annotations
@@ -23,74 +25,103 @@ from _common import DEFAULT, ROOT, WORK, default_spec, study_of, write_result
 
 
 def collect(trials: int) -> dict:
-    """Run the unpruned random study in a fresh storage and return its curves."""
+    """Run the unpruned, unraced random study in a fresh storage and return its curves: each
+    trial's first fold (the one the pruner judges), with its per-fold figures for selection."""
     from search import commands
+    from search.objective import is_baseline
+    from search.study import Snapshot
 
     spec_path = default_spec(WORK / "pruner", trials=trials,  # a fresh storage: collected now
                              study={"name": "pruner-curves"},
-                             search={"sampler": "random", "pruner": "none"})
+                             search={"sampler": "random", "pruner": "none"},
+                             evaluation={"racing": False})
     started = time.perf_counter()
     commands.run_study(spec_path=str(spec_path), progress=False)
     print(f"collected in {time.perf_counter() - started:.0f} s")
-    study = study_of(spec_path)
+    snap = Snapshot(study_of(spec_path))
     rows = [{"number": t.number, "params": t.params, "val_accuracy": t.user_attrs["val_accuracy"],
              "gap": t.user_attrs["gap"],
+             "folds": [{"val_accuracy": f["val_accuracy"], "gap": f["gap"]}
+                       for f in t.user_attrs["folds"]],
              "score": [round(x, 5) for x in t.user_attrs["curves"]["score"]],
              "val_curve": [round(x, 5) for x in t.user_attrs["curves"]["val_accuracy"]]}
-            for t in study.trials if t.state.name == "COMPLETE"]
+            for t in snap.study.trials
+            if t.state.name == "COMPLETE" and not is_baseline(t.user_attrs)]
+    epochs = snap.spec.training.max_epochs
     return {"about": f"Real per-epoch curves of {len(rows)} unpruned trials of the default digits "
-                     "study (random sampler, 30 epochs), in the order they ran; made by "
-                     "benchmarks/pruner.py.",
-            "n_val": study.user_attrs["data_sizes"]["val"], "trials": rows}
+                     f"study (random sampler, {snap.spec.evaluation.folds} folds, up to {epochs} "
+                     "epochs with EarlyStopping), the first fold's, in the order they ran; made "
+                     "by benchmarks/pruner.py.",
+            "n_val": snap.n_val, "trials": rows}
 
 
 def compare(data: dict) -> str:
-    """The markdown table of pruner configurations replayed over ``data``."""
+    """The markdown table of pruner configurations replayed over ``data``.
+
+    A collection with per-fold figures is selected on as a study selects (paired on the folds);
+    one recorded on a single validation split has no spread to pair, so its tolerance is one
+    binomial standard error of the best validation accuracy (at least one sample)."""
+    import math
+
     import optuna
 
     from search.backends.optuna_backend import make_pruner
-    from search.objective import select
+    from search.objective import near, select
     from search.pruning import replay
     from search.spec import load_spec
 
-    trials = data["trials"]
-    records = [{"number": i, "val_accuracy": t["val_accuracy"], "gap": t["gap"]}
+    trials, n_val = data["trials"], data["n_val"]
+    records = [{"number": i, "val_accuracy": t["val_accuracy"], "gap": t["gap"],
+                **({"folds": t["folds"]} if "folds" in t else {})}
                for i, t in enumerate(trials)]
-    sel = select(records, n_val=data["n_val"])
-    near = {r["number"] for r in records if r["val_accuracy"] >= sel.best_val_accuracy - sel.tolerance}
+    top = max(r["val_accuracy"] for r in records)
+    tolerance = (None if all("folds" in t for t in trials)
+                 else max(math.sqrt(top * (1 - top) / n_val), 1 / n_val))
+    sel = select(records, floor=1 / n_val, tolerance=tolerance)
+    candidates = {r["number"] for r in records
+                  if near(r, sel.best, floor=1 / n_val, tolerance=tolerance)}
     strong = {i for i, t in enumerate(trials) if t["params"]["dropout"] >= 0.35
               or t["params"].get("l1", 0) >= 1e-3 or t["params"].get("l2", 0) >= 1e-3}
     search = load_spec(DEFAULT).search
     score = [t["score"] for t in trials]
+    stride = max(len(c) for c in score)  # every recorded epoch is the first fold's
+
+    def pruner(**change) -> optuna.pruners.BasePruner:
+        return make_pruner(dataclasses.replace(search, **change), stride)
+
+    warm, keep = search.pruner_warmup, search.pruner_percentile
     configs = [
         ("Optuna default: MedianPruner() on val_accuracy", optuna.pruners.MedianPruner(),
          [t["val_curve"] for t in trials]),
-        ("MedianPruner, warm-up 10, on the objective",
-         make_pruner(dataclasses.replace(search, pruner="median", pruner_patience=0)), score),
-        ("Percentile keep 90%, warm-up 10, on the objective (no patience)",
-         make_pruner(dataclasses.replace(search, pruner_patience=0)), score),
-        ("Percentile keep 90%, warm-up 10, patience 1",
-         make_pruner(dataclasses.replace(search, pruner_patience=1)), score),
-        ("Percentile keep 75%, warm-up 10, patience 2",
-         make_pruner(dataclasses.replace(search, pruner_percentile=75.0)), score),
-        ("Median, warm-up 10, patience 2",
-         make_pruner(dataclasses.replace(search, pruner="median")), score),
-        ("**default**: percentile keep 90%, warm-up 10, patience 2, on the objective",
-         make_pruner(search), score),
+        (f"MedianPruner, warm-up {warm}, on the objective",
+         pruner(pruner="median", pruner_patience=0), score),
+        (f"Percentile keep {keep:g}%, warm-up {warm}, on the objective (no patience)",
+         pruner(pruner_patience=0), score),
+        (f"Percentile keep {keep:g}%, warm-up {warm}, patience 2", pruner(pruner_patience=2),
+         score),
+        (f"Percentile keep 75%, warm-up {warm}, patience {search.pruner_patience}",
+         pruner(pruner_percentile=75.0), score),
+        (f"Median, warm-up {warm}, patience {search.pruner_patience}", pruner(pruner="median"),
+         score),
+        (f"**default**: percentile keep {keep:g}%, warm-up {warm}, patience "
+         f"{search.pruner_patience}, on the objective", pruner(), score),
     ]
     full = sum(len(c) for c in score)
-    lines = [f"{len(trials)} unpruned trials; selection candidates (val within "
-             f"{sel.tolerance:.4f} of the best {sel.best_val_accuracy:.4f}): {len(near)}, of "
-             f"which strongly regularized: {len(near & strong)}; chosen: trial {sel.chosen['number']}.",
+    rule = ("paired on the folds, within one standard error" if tolerance is None
+            else f"within {tolerance:.4f}")
+    lines = [f"{len(trials)} unpruned trials; selection candidates (val accuracy {rule} of the "
+             f"best, {sel.best['val_accuracy']:.4f}): {len(candidates)}, of which strongly "
+             f"regularized: {len(candidates & strong)}; chosen: trial {sel.chosen['number']}.",
              "", "| pruner | epochs spent | trials pruned | candidates cut | strongly regularized "
              "candidates cut | earliest epoch a candidate was cut | chosen cut |",
              "|---|---|---|---|---|---|---|"]
-    for name, pruner, curves in configs:
-        result = replay(curves, pruner)
+    for name, rule_pruner, curves in configs:
+        result = replay(curves, rule_pruner)
         cut = {r.number for r in result if r.pruned_at}
-        earliest = min((r.pruned_at for r in result if r.number in cut & near), default="-")
+        earliest = min((r.pruned_at for r in result if r.number in cut & candidates),
+                       default="-")
         lines.append(f"| {name} | {sum(r.epochs for r in result) / full:.0%} | {len(cut)} | "
-                     f"{len(cut & near)} | {len(cut & near & strong)} | {earliest} | "
+                     f"{len(cut & candidates)} | {len(cut & candidates & strong)} | {earliest} | "
                      f"{'yes' if sel.chosen['number'] in cut else 'no'} |")
     return "\n".join(lines) + "\n"
 
@@ -98,22 +129,23 @@ def compare(data: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=48)
-    parser.add_argument("--fixture", action="store_true", help="refresh the test fixture too")
     args = parser.parse_args()
     data = collect(args.trials)
-    if args.fixture:
-        (ROOT / "tests" / "data" / "digits_curves.json").write_text(
-            json.dumps(data, separators=(",", ":")))
-    earlier = json.loads((ROOT / "tests" / "data" / "digits_curves_before_seeding.json").read_text())
     text = ("# Pruner fairness on real digits curves\n\nMade by `benchmarks/pruner.py "
-            f"--trials {args.trials}`: unpruned trials of the default study (random sampler, "
-            "30 epochs, EarlyStopping on), replayed through each pruner in the order they ran. "
-            "Candidates: trials within the selection tolerance of the best val accuracy; "
-            "strongly regularized: dropout >= 0.35 or a lambda >= 1e-3.\n\n"
-            "## Curves collected by this run\n\n" + compare(data)
-            + "\n## An earlier collection, made before trials were seeded per layer\n\n"
-            "`tests/data/digits_curves_before_seeding.json`\n\n" + compare(earlier))
-    write_result("pruner", text)
+            f"--trials {args.trials}`: unpruned, unraced trials of the default study (random "
+            "sampler), each trial's first fold (the fold the pruner acts in) replayed through "
+            "each pruner in the order they ran. Candidates: trials the selection rule's first "
+            "step keeps against the best validation accuracy; strongly regularized: dropout >= "
+            "0.35 or a lambda >= 1e-3. Epochs spent are the first fold's.\n\n"
+            f"## Curves collected by this run\n\n{data['about']}\n\n" + compare(data))
+    for name, title in (("digits_curves.json", "Collected before folds (one validation split, "
+                                               "30 epochs), kept as the test fixture"),
+                        ("digits_curves_before_seeding.json", "An earlier collection, made "
+                                                              "before trials were seeded per "
+                                                              "layer")):
+        text += (f"\n## {title}\n\n`tests/data/{name}` (replayed by tests/test_pruner.py)\n\n"
+                 + compare(json.loads((ROOT / "tests" / "data" / name).read_text())))
+    write_result("pruner", text, data)
 
 
 if __name__ == "__main__":

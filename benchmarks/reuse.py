@@ -26,7 +26,8 @@ WORK = BENCH_WORK / "reuse"
 
 def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
     """One ``regsearch run`` in a fresh process; its wall time and what the study holds."""
-    from search.study import counts, trials_frame
+    from search.objective import is_baseline
+    from search.study import Snapshot
 
     spec = default_spec(WORK / ("reuse" if reuse else "rebuild"), trials=trials, epochs=epochs,
                         reuse_model=reuse)
@@ -34,14 +35,14 @@ def run(reuse: bool, trials: int | None, epochs: int | None) -> dict:
     subprocess.run([sys.executable, "-m", "search.cli", "run", str(spec), "--no-progress"],
                    cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - started
-    study = study_of(spec)
-    frame = trials_frame(study)
-    trial_seconds = frame["duration"].dt.total_seconds().sum()
-    chosen = study.user_attrs["chosen"]
+    snap = Snapshot(study_of(spec))
+    trial_seconds = snap.frame["duration"].dt.total_seconds().sum()
+    chosen = snap.selection.chosen
     return {"reuse": reuse, "wall_s": wall, "trial_s": float(trial_seconds),
-            **counts(frame), "chosen": chosen["trial"],
-            "chosen_val": chosen["val_accuracy"], "chosen_gap": chosen["gap"],
-            "values": [t.value for t in study.trials]}
+            **snap.counts,
+            "chosen": f"{int(chosen['number'])}{' (baseline)' if is_baseline(chosen) else ''}",
+            "chosen_val": float(chosen["val_accuracy"]), "chosen_gap": float(chosen["gap"]),
+            "values": [t.value for t in snap.study.trials]}
 
 
 def main() -> None:
@@ -72,8 +73,9 @@ def main() -> None:
                            "1e-6" if close else "different trial values")
         + (": a reused trial computes what a rebuilt one does." if close else
            ": the two paths do not compute the same thing (tests/test_reuse.py should fail).")
-        + " The whole command also trains the baseline and the chosen setting once more for "
-        "its test accuracy.\n")
+        + " The whole command also evaluates the baseline on the folds and confirms the answer "
+        "(it and the baseline retrained on train + validation with the confirmation's seeds); "
+        "the chosen trial's figures are its means over the folds.\n")
     write_result("reuse", text, runs)
 
 

@@ -139,6 +139,15 @@ class Selection:
         }
 
 
+def near(record: Mapping[str, Any], other: Mapping[str, Any], *, floor: float,
+         tolerance: float | None = None) -> bool:
+    """Rule 1 against one other record: ``record``'s validation accuracy, paired on the folds,
+    is not below ``other``'s by more than one standard error (or ``tolerance``)."""
+    d = paired(record, other, "val_accuracy", floor)
+    # A tiny epsilon so a setting exactly at the edge is not lost to float rounding.
+    return d.mean >= -((tolerance if tolerance is not None else d.se) + 1e-12)
+
+
 def select(records: Iterable[Mapping[str, Any]], *, floor: float,
            tolerance: float | None = None) -> Selection | None:
     """Apply the selection rule to completed-trial records (``number``, ``val_accuracy``,
@@ -153,15 +162,8 @@ def select(records: Iterable[Mapping[str, Any]], *, floor: float,
     best = max(rows, key=lambda r: (r["val_accuracy"], -r["number"]))
     base = next((r for r in rows if is_baseline(r)), None)
 
-    def margin(d: Paired) -> float:
-        # A tiny epsilon so a setting exactly at the edge is not lost to float rounding.
-        return (tolerance if tolerance is not None else d.se) + 1e-12
-
     def within(r: Mapping[str, Any], other: Mapping[str, Any] | None) -> bool:
-        if other is None or r is other:
-            return True
-        d = paired(r, other, "val_accuracy", floor)
-        return d.mean >= -margin(d)
+        return other is None or r is other or near(r, other, floor=floor, tolerance=tolerance)
 
     def closes(r: Mapping[str, Any]) -> bool:
         # Always the standard error: ``tolerance`` is a margin of validation accuracy.
@@ -178,8 +180,8 @@ def select(records: Iterable[Mapping[str, Any]], *, floor: float,
     chosen = min(winners, key=rank) if winners else base if base is not None else \
         min(candidates, key=rank)
     regularized = [r for r in rows if not is_baseline(r)]
-    near = [r for r in regularized if within(r, best)]
-    alternative = (min(near, key=rank) if near else
+    near_best = [r for r in regularized if within(r, best)]
+    alternative = (min(near_best, key=rank) if near_best else
                    max(regularized, key=lambda r: r["val_accuracy"]) if regularized else None)
     return Selection(chosen, best, base, alternative, len(candidates), tolerance, floor)
 
