@@ -37,12 +37,16 @@ def spec_document(**sections: dict[str, Any]) -> dict[str, Any]:
 def default_spec(folder: Path, *, trials: int | None = None, epochs: int | None = None,
                  reuse_model: bool | None = None, **sections: dict[str, Any]) -> Path:
     """The default spec written into a fresh ``folder`` (so its storage is new) as
-    ``default.toml``, with another budget, epoch count or ``reuse_model`` where given and any
-    other section keys changed."""
+    ``default.toml``, with another budget, epoch count (exact: no ``min_steps``) or
+    ``reuse_model`` where given and any other section keys changed."""
     import tomli_w
 
     search = {"trials": trials, **sections.pop("search", {})}
-    training = {"max_epochs": epochs, "reuse_model": reuse_model, **sections.pop("training", {})}
+    # A given epoch count is the budget: min_steps would otherwise stretch a short one to the
+    # 300 optimizer steps a converged model needs (spec.TrainingSpec.schedule).
+    training = {"max_epochs": epochs, "reuse_model": reuse_model,
+                **({"min_steps": 0} if epochs is not None else {}),
+                **sections.pop("training", {})}
     doc = spec_document(search=search, training=training, **sections)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)

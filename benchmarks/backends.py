@@ -27,17 +27,27 @@ BACKENDS = {"optuna": "Optuna (TPE + percentile pruner)", "keras-tuner": "Keras 
 
 
 def run(backend: str, spec: Path) -> dict:
-    from search.study import counts, trials_frame
+    """One ``regsearch run`` with ``backend``: the search's pick (fold means) and the confirmed
+    answer (test, paired on the confirmation's seeds against the baseline)."""
+    from search.study import Snapshot, setting
 
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "search.cli", "run", str(spec), "--backend", backend,
                     "--no-progress"], cwd=ROOT, check=True, capture_output=True,
                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     wall = time.perf_counter() - started
-    study = study_of(spec, backend)
-    return {"backend": backend, "wall_s": wall, **counts(trials_frame(study)),
-            "chosen": study.user_attrs["chosen"] | {"curves": None},
-            "baseline": study.user_attrs["baseline"] | {"curves": None}}
+    snap = Snapshot(study_of(spec, backend))
+    chosen, c = snap.selection.chosen, snap.confirmation
+    base, pick = c["settings"][0], c["settings"][-1]
+    return {"backend": backend, "wall_s": wall, **snap.counts,
+            "chosen": {"trial": int(chosen["number"]), "params": setting(chosen),
+                       **{k: float(chosen[k]) for k in ("train_accuracy", "val_accuracy", "gap")}},
+            "confirmed": {"verdict": c["verdict"], "params": dict(c["params"]),
+                          "test": pick["mean"]["test_accuracy"], "gap": pick["mean"]["gap"],
+                          "baseline_test": base["mean"]["test_accuracy"],
+                          "baseline_gap": base["mean"]["gap"],
+                          "test_diff": c["difference"]["test_accuracy"],
+                          "gap_diff": c["difference"]["gap"]}}
 
 
 def main() -> None:
@@ -60,20 +70,32 @@ def main() -> None:
                           if isinstance(r["chosen"]["params"][key], float)
                           else str(r["chosen"]["params"][key]))
 
+    def diff(key: str):
+        def shown(r: dict) -> str:
+            d = r["confirmed"][key]
+            return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
+        return shown
+
     table = "\n".join([
         "| | " + " | ".join(BACKENDS[r["backend"]] for r in runs) + " |",
         "|---|" + "---|" * len(runs),
-        row("chosen trial", lambda r: str(r["chosen"]["trial"])),
+        row("the search's pick (trial)", lambda r: str(r["chosen"]["trial"])),
         row("dropout", param("dropout")), row("regularizer", param("regularizer")),
         row("l1", param("l1")), row("l2", param("l2")),
-        row("train accuracy (dropout off)", num("train_accuracy")),
-        row("val accuracy", num("val_accuracy")), row("test accuracy", num("test_accuracy")),
-        row("gap", num("gap", "+.4f")),
-        row("baseline gap / test accuracy",
-            lambda r: f"{r['baseline']['gap']:+.4f} / {r['baseline']['test_accuracy']:.4f}"),
+        row("train accuracy, dropout off (fold mean)", num("train_accuracy")),
+        row("val accuracy (fold mean)", num("val_accuracy")),
+        row("gap (fold mean)", num("gap", "+.4f")),
+        row("confirmed verdict", lambda r: r["confirmed"]["verdict"]),
+        row("test accuracy vs baseline (paired, 95%)", diff("test_diff")),
+        row("gap vs baseline (paired, 95%)", diff("gap_diff")),
+        row("test accuracy / gap: the pick",
+            lambda r: f"{r['confirmed']['test']:.4f} / {r['confirmed']['gap']:+.4f}"),
+        row("test accuracy / gap: the baseline",
+            lambda r: f"{r['confirmed']['baseline_test']:.4f} / "
+                      f"{r['confirmed']['baseline_gap']:+.4f}"),
         row("trials completed / pruned / failed",
             lambda r: f"{r['complete']} / {r['pruned']} / {r['failed']}"),
-        row("epochs spent", lambda r: str(r["epochs"])),
+        row("epochs spent (baseline included)", lambda r: str(r["epochs"])),
         row("wall time (whole command)", lambda r: f"{r['wall_s']:.0f} s"),
     ])
     result = (
@@ -81,11 +103,12 @@ def main() -> None:
         f"`benchmarks/backends.py{' --trials ' + str(args.trials) if args.trials else ''}`, "
         f"{date.today()}, {platform.machine()}, {cpu_count()} CPUs: one run of "
         f"each backend on `studies/default.toml` with its {budget}-trial budget (a copy with its "
-        "own storage), back to back in one invocation.\n\n" + table + "\n\n"
-        "Hyperband spends its budget mostly on short rungs (1, 3 and 10 epochs, recorded "
-        "PRUNED), so few configurations reach the full epoch budget and the selection rule "
-        "chooses among those. Its picks rest on far fewer complete runs; `make report` "
-        "retrains the top settings with fresh seeds to settle differences this small.\n")
+        "own storage), back to back in one invocation. Both score every trial on the same "
+        "folds and confirm their pick the same way (retrained on train + validation with the "
+        "study's confirmation seeds, beside the baseline on the same seeds).\n\n" + table
+        + "\n\nHyperband spends its budget mostly on short rungs (recorded PRUNED), so few "
+        "configurations reach the full epoch budget and the selection rule chooses among "
+        "those; the confirmation judges each pick against no regularization on test.\n")
     write_result("backends", result, runs)
 
 

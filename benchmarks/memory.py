@@ -62,7 +62,8 @@ def measure(mode: str, trials: int, epochs: int) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(DEFAULT)
     spec = dataclasses.replace(spec, training=dataclasses.replace(
-        spec.training, max_epochs=epochs, patience=epochs, reuse_model=mode == "reuse"))
+        spec.training, max_epochs=epochs, patience=epochs, min_steps=0,
+        reuse_model=mode == "reuse"))
 
     class EpochTimer(keras.callbacks.Callback):
         """Seconds of each epoch (training and validation) during one fit."""

@@ -39,13 +39,14 @@ def throughput(workers: int, trials: int, label: str) -> dict:
                     str(workers), "--no-progress"], cwd=ROOT, env=ENV, check=True,
                    stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
-    from search import records
+    from search.study import Snapshot
 
-    study = study_of(spec)
+    snap = Snapshot(study_of(spec))
+    study = snap.study
     ended = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     phase = (max(t.datetime_complete for t in ended)
              - min(t.datetime_start for t in ended)).total_seconds()
-    c = records.counts(records.trials_frame(study))
+    c = snap.counts
     done = c["complete"] + c["pruned"] + c["failed"]
     return {"workers": workers, "trials": done, "epochs": c["epochs"], "phase_s": phase,
             "wall_s": wall, "trials_per_hour": 3600 * done / phase,
