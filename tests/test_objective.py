@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from search.objective import RULE, score, select
+from search.objective import RULE, near, score, select
 from search.paired import Paired
 from search.pruning import race
 
@@ -84,6 +84,17 @@ def test_explicit_tolerance_replaces_the_standard_error():
     assert not select(records, floor=FLOOR).regularizes
     loose = select(records, floor=FLOOR, tolerance=0.05)
     assert loose.regularizes and loose.describe()["tolerance_source"].startswith("spec")
+
+
+def test_near_is_the_first_rule_paired_on_the_folds():
+    best = rec(1, (1.0, 1.0, 1.0), (0.96, 0.95, 0.97))
+    steady = rec(2, (1.0, 1.0, 1.0), (0.95, 0.94, 0.96))  # 1 point below on every fold
+    noisy = rec(3, (1.0, 1.0, 1.0), (0.92, 0.96, 0.97))   # 1 point below on average, spread
+    assert near(best, best, floor=FLOOR)
+    assert not near(steady, best, floor=FLOOR)  # no spread: the floor is the standard error
+    assert near(noisy, best, floor=FLOOR)  # its differences' standard error is 1.5 points
+    assert near(steady, best, floor=FLOOR, tolerance=0.01)
+    assert not near(steady, best, floor=FLOOR, tolerance=0.005)
 
 
 def test_no_records_or_unfinished_figures_select_nothing():
