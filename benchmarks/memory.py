@@ -1,16 +1,16 @@
 """What a trial costs besides its epochs, trial after trial: RSS and fixed time per trial.
 
 Runs the default study's Optuna objective (the real evaluator over the study's folds, one fit a
-fold, and its sampler, pruner and racing; in-memory storage; few epochs, since what grows is per
-fit, not per epoch) for N trials in a fresh
-process per mode: the reused compiled model (the default), a model rebuilt every trial
-(``reuse_model = false``), and a rebuilt model without ``trainer._drop_custom_gradients`` (what
-``keras.backend.clear_session`` plus ``gc.collect`` alone leave behind). After every trial it
-records the resident set size, the trial's wall time and the time of each epoch (Keras
-``on_epoch_begin`` to ``on_epoch_end``, validation included). The fixed cost of a trial is its
-wall time minus its fits' epochs at their steady cost (the median epoch from the second on: Keras
-traces inside the first epoch, so that one carries a rebuilt model's tracing). All modes run
-in this one invocation, one after the other, so the ratios compare like with like. Writes benchmarks/results/memory.md.
+fold, with its sampler, pruner and racing; in-memory storage; few epochs, since what grows is
+per fit, not per epoch) for N trials in a fresh process per mode: the reused compiled model
+(the default), a model rebuilt every fit (``reuse_model = false``), and a rebuilt model without
+``trainer._drop_custom_gradients`` (what ``keras.backend.clear_session`` plus ``gc.collect``
+alone leave behind). After every trial it records the resident set size, the trial's wall time
+and the time of each epoch (Keras ``on_epoch_begin`` to ``on_epoch_end``, validation included).
+The fixed cost of a trial is its wall time minus its fits' epochs at their steady cost (the
+median epoch from the second on: Keras traces inside the first epoch, so that one carries a
+rebuilt model's tracing). All modes run in this one invocation, one after the other, so the
+ratios compare like with like. Writes benchmarks/results/memory.md.
 
     .venv/bin/python benchmarks/memory.py [--trials 50] [--epochs 3]
 """
