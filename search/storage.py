@@ -93,7 +93,7 @@ def open_storage(url: str, *, workers: WorkersSpec | None = None, create: bool =
     except OSError as exc:
         raise RegsearchError(f"cannot create the folder {exc.filename} of storage {shown!r}: "
                              f"{exc.strerror}") from None
-    with _folder_lock(path.parent):
+    with folder_lock(path.parent):
         if path.exists():
             _check_sqlite(path, studies_required=not create)
         return _rdb_storage(url, scheme, workers)
@@ -145,7 +145,7 @@ def _rdb_storage(url: str, scheme: str, workers: WorkersSpec | None):
 
 
 @contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
+def folder_lock(folder: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``folder`` while a SQLite storage is checked and opened.
 
     Optuna's ``RDBStorage`` creates a new file's tables and inserts its schema version outside

@@ -5,6 +5,7 @@ These drive real ``regsearch run`` processes and signal them in the middle of a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from search.cli import main
 from search.errors import RegsearchError
 from search.export import write_atomic
 from search.spec import load_spec
+from search.storage import folder_lock, sqlite_path
 
 from .conftest import ROOT
 from .test_workers import HEARTBEAT, check_budget_kept, storage_of
@@ -62,10 +64,13 @@ def trial_in_progress(name: str, url: str, proc: subprocess.Popen,
         try:
             # No pool: a pooled storage per poll keeps a connection each until it is collected,
             # and a PostgreSQL server (max_connections 100) then refuses the run's own clients.
-            # No table creation either, so the poll cannot race the run creating them.
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs={"poolclass": sqlalchemy.pool.NullPool},
-                skip_table_creation=True, skip_compatibility_check=True)
+            # No table creation either; but Optuna still stamps a new file's schema version, so
+            # on SQLite the poll opens under the run's own start-up lock, or the two race.
+            path = sqlite_path(url)
+            with folder_lock(path.parent) if path else contextlib.nullcontext():
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs={"poolclass": sqlalchemy.pool.NullPool},
+                    skip_table_creation=True, skip_compatibility_check=True)
             trials = optuna.load_study(study_name=name, storage=storage).get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         except (KeyError, sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError):
