@@ -1,12 +1,12 @@
-"""Optuna vs Keras Tuner on the default study, same trial budget, one run each.
+"""Optuna vs Keras Tuner on the default study, each with the study's budget for it.
 
 Runs ``regsearch run`` on a copy of ``studies/default.toml`` (its own storage) with
-``--backend optuna`` and then ``--backend keras-tuner`` (Hyperband, factor 3), one after the other
+``--backend optuna`` and then ``--backend keras-tuner`` (Hyperband, the study's factor), one after the other
 in this invocation, and reads both studies back: the chosen setting with its train, validation
 and test accuracy and gap, trials completed/pruned/failed, epochs spent and wall time.
 Writes benchmarks/results/backends.md and backends.json.
 
-    .venv/bin/python benchmarks/backends.py [--trials 60]
+    .venv/bin/python benchmarks/backends.py [--trials N] [--epochs N]
 """
 
 from __future__ import annotations
@@ -52,11 +52,15 @@ def run(backend: str, spec: Path) -> dict:
 
 def main() -> None:
     args = budget_parser(__doc__.splitlines()[0]).parse_args()
-    spec = default_spec(WORK, trials=args.trials, epochs=args.epochs)
+    # A given --trials is both backends' budget; otherwise each has the default study's own.
+    spec = default_spec(WORK, trials=args.trials, epochs=args.epochs,
+                        keras_tuner={"trials": args.trials})
     from search.spec import load_spec
     from search.workers import cpu_count
 
-    budget = load_spec(spec).search.trials
+    loaded = load_spec(spec)
+    budgets = {"optuna": loaded.search.trials,
+               "keras-tuner": loaded.keras_tuner.trials or loaded.search.trials}
     runs = [run(b, spec) for b in BACKENDS]
 
     def row(label: str, get) -> str:
@@ -99,11 +103,14 @@ def main() -> None:
         row("wall time (whole command)", lambda r: f"{r['wall_s']:.0f} s"),
     ])
     result = (
-        "# Optuna vs Keras Tuner on the default study, same trial budget\n\n"
+        "# Optuna vs Keras Tuner on the default study\n\n"
         f"`benchmarks/backends.py{' --trials ' + str(args.trials) if args.trials else ''}`, "
         f"{date.today()}, {platform.machine()}, {cpu_count()} CPUs: one run of "
-        f"each backend on `studies/default.toml` with its {budget}-trial budget (a copy with its "
-        "own storage), back to back in one invocation. Both score every trial on the same "
+        f"each backend on `studies/default.toml` (a copy with its own storage) with the "
+        f"study's budget for it, {budgets['optuna']} Optuna trials and "
+        f"{budgets['keras-tuner']} Keras Tuner trials (Hyperband, factor "
+        f"{loaded.keras_tuner.factor}), back to back in one invocation. Both score every trial "
+        "on the same "
         "folds and confirm their pick the same way (retrained on train + validation with the "
         "study's confirmation seeds, beside the baseline on the same seeds).\n\n" + table
         + "\n\nHyperband spends its budget mostly on short rungs (recorded PRUNED), so few "

@@ -1,12 +1,14 @@
 """How many epochs does racing between folds save, and what does it cut?
 
 Runs the default study with racing off (every trial that the per-epoch pruner leaves alone
-runs every fold), then replays the completed trials, in the order they finished, through two
+runs every fold), then replays the completed trials, in the order they finished, through three
 racing rules, each trial against the best completed trial so far (the baseline included) on
 the folds done:
 
 * regsearch's rule (``search.pruning.race``): one-sided paired t test at 95% on validation
   accuracy, standard error at least one validation sample;
+* a rule that may stop a trial after its first fold (``replay_pooled``): the one difference is
+  judged against the fold-to-fold spread pooled over the trials done, then regsearch's rule;
 * Optuna's ``WilcoxonPruner`` (p_threshold 0.1), fed the per-fold validation accuracies as
   intermediate values at steps 0..k-1 in an in-memory study.
 
@@ -47,6 +49,40 @@ def replay_t(trials: list[dict], floor: float) -> dict[int, int]:
                 if race(mine[:k], theirs[:k], best_trial=best["number"], floor=floor):
                     stopped[t["number"]] = k
                     break
+        if t["number"] not in stopped:
+            done.append(t)
+    return stopped
+
+
+def replay_pooled(trials: list[dict], floor: float) -> dict[int, int]:
+    """The same, but a trial may also stop after its first fold: its one paired difference
+    against the best is judged against the fold-to-fold spread of the differences pooled over
+    every trial done so far against the best at its time (a t test with the pooled degrees of
+    freedom). After two folds regsearch's own rule decides, as in ``replay_t``."""
+    from scipy import stats
+
+    from search.pruning import race
+
+    stopped, done, squares, dof = {}, [], 0.0, 0
+    for t in trials:
+        mine = [f["val_accuracy"] for f in t["folds"]]
+        if done:
+            best = max(done, key=lambda d: (d["val_accuracy"], -d["number"]))
+            theirs = [f["val_accuracy"] for f in best["folds"]]
+            if dof:
+                sd = max((squares / dof) ** 0.5, floor)
+                if mine[0] - theirs[0] + float(stats.t.ppf(0.95, dof)) * sd < 0:
+                    stopped[t["number"]] = 1
+            for k in range(2, len(mine)):
+                if t["number"] in stopped:
+                    break
+                if race(mine[:k], theirs[:k], best_trial=best["number"], floor=floor):
+                    stopped[t["number"]] = k
+            if t["number"] not in stopped:
+                d = [a - b for a, b in zip(mine, theirs)]
+                mean = sum(d) / len(d)
+                squares += sum((x - mean) ** 2 for x in d)
+                dof += len(d) - 1
         if t["number"] not in stopped:
             done.append(t)
     return stopped
@@ -113,6 +149,8 @@ def main() -> None:
     rows, data = [], {"seconds": seconds, "epochs": total, "chosen": chosen,
                       "completed": len(full), "rules": {}}
     for name, stopped in (("t test (regsearch)", replay_t(full, floor)),
+                          ("first fold on the pooled spread, then the t test",
+                           replay_pooled(full, floor)),
                           ("WilcoxonPruner p<0.1", replay_wilcoxon(full))):
         by = {r["number"]: r for r in full}
         saved = sum(sum(f["epochs"] for f in by[n]["folds"][k:]) for n, k in stopped.items())

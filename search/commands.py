@@ -74,6 +74,10 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     if workers > 1 and spec.storage.endswith(":memory:"):
         raise RegsearchError(f"--workers {workers}: an in-memory storage cannot be shared "
                              "between processes; give study.storage a file or a server")
+    if spec.backend == "keras-tuner" and trials is None:
+        from .backends.keras_tuner_backend import check_budget
+
+        check_budget(spec)  # a budget that can complete no trial fails before anything runs
     from . import usermodel
     from .confirm import ensure_confirmation
     from .folds import pooled, study_data

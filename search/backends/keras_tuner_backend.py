@@ -266,6 +266,17 @@ def run(study: optuna.Study, spec: StudySpec, evaluator: Evaluator, *,
     return study
 
 
+def check_budget(spec: StudySpec) -> None:
+    """Refuse, before any data is read or any storage touched, a Hyperband study whose own
+    trial budget ends before one setting is trained for ``max_epochs``. Only the spec's budget
+    is known this early; ``--trials`` on a stored study is checked by ``run``."""
+    if spec.keras_tuner.tuner != "hyperband":
+        return
+    max_epochs = spec.keras_tuner.max_epochs or spec.training.max_epochs
+    oracle = make_oracle(spec, max_epochs)
+    _check_first_full_run(oracle, spec, 0, spec.keras_tuner.trials or spec.search.trials, None)
+
+
 def _check_hyperband(oracle: kt.oracles.HyperbandOracle, spec: StudySpec, max_epochs: int,
                      done: int, budget: int, extra_trials: int | None) -> None:
     """Refuse a Hyperband run whose schedule changed mid-search, or whose trial budget ends
@@ -276,12 +287,19 @@ def _check_hyperband(oracle: kt.oracles.HyperbandOracle, spec: StudySpec, max_ep
             f"Hyperband's schedule cannot change mid-search: its project was started with "
             f"max_epochs {oracle.max_epochs} and factor {oracle.factor}, the spec now says "
             f"{max_epochs} and {kts.factor}; put them back or give the study another name")
+    _check_first_full_run(oracle, spec, done, budget, extra_trials)
+
+
+def _check_first_full_run(oracle: kt.oracles.HyperbandOracle, spec: StudySpec, done: int,
+                          budget: int, extra_trials: int | None) -> None:
+    kts = spec.keras_tuner
     needed = trials_to_first_full_run(oracle)
     if budget < needed:
         raise_ = f"--trials to at least {needed - done}" if extra_trials is not None else \
             f"{'keras_tuner' if kts.trials else 'search'}.trials to at least {needed}"
         raise RegsearchError(
-            f"Hyperband (max_epochs {max_epochs}, factor {kts.factor}) trains its first setting "
-            f"for all {max_epochs} epochs at trial {needed}, but the budget stops at {budget} "
-            f"trials, so no trial would complete and nothing could be chosen: raise {raise_}, "
-            "or raise keras_tuner.factor, or lower keras_tuner.max_epochs")
+            f"{spec.path}: Hyperband (max_epochs {oracle.max_epochs}, factor {kts.factor}) "
+            f"trains its first setting for all {oracle.max_epochs} epochs at trial {needed}, but "
+            f"the budget stops at {budget} trials, so no trial would complete and nothing could "
+            f"be chosen: raise {raise_}, or raise keras_tuner.factor, or lower "
+            "keras_tuner.max_epochs")
