@@ -24,14 +24,14 @@ import time
 from _common import DEFAULT, ROOT, WORK, default_spec, study_of, write_result
 
 
-def collect(trials: int) -> dict:
+def collect(trials: int, epochs: int | None = None) -> dict:
     """Run the unpruned, unraced random study in a fresh storage and return its curves: each
     trial's first fold (the one the pruner judges), with its per-fold figures for selection."""
     from search import commands
     from search.objective import is_baseline
     from search.study import Snapshot
 
-    spec_path = default_spec(WORK / "pruner", trials=trials,  # a fresh storage: collected now
+    spec_path = default_spec(WORK / "pruner", trials=trials, epochs=epochs,  # a fresh storage
                              study={"name": "pruner-curves"},
                              search={"sampler": "random", "pruner": "none"},
                              evaluation={"racing": False})
@@ -130,10 +130,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # 24: each trial now runs three folds to convergence (327 s for 24 here), not 30 epochs once.
     parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="max epochs per fit (default: the default study's)")
     args = parser.parse_args()
-    data = collect(args.trials)
+    data = collect(args.trials, args.epochs)
     text = ("# Pruner fairness on real digits curves\n\nMade by `benchmarks/pruner.py "
-            f"--trials {args.trials}`: unpruned, unraced trials of the default study (random "
+            f"--trials {args.trials}{f' --epochs {args.epochs}' if args.epochs else ''}`: unpruned, unraced trials of the default study (random "
             "sampler), each trial's first fold (the fold the pruner acts in) replayed through "
             "each pruner in the order they ran. Candidates: trials the selection rule's first "
             "step keeps against the best validation accuracy; strongly regularized: dropout >= "

@@ -37,11 +37,11 @@ FULL = [
 ]
 QUICK = [
     ["overhead.py", "--data", "digits", "--repeats", "1", "--epochs", "2"],
-    ["pruner.py", "--trials", "3"],
-    ["memory.py", "--trials", "4", "--epochs", "1"],
-    ["reuse.py", "--trials", "4", "--epochs", "2"],
-    ["backends.py", "--trials", "5", "--epochs", "3"],
-    ["workers.py", "--trials", "3", "--skip-requeue"],
+    ["pruner.py", "--trials", "3", "--epochs", "2"],
+    ["memory.py", "--trials", "2", "--epochs", "1"],
+    ["reuse.py", "--trials", "2", "--epochs", "2"],
+    ["backends.py", "--trials", "3", "--epochs", "2"],
+    ["workers.py", "--trials", "2", "--epochs", "2", "--skip-requeue"],
     ["startup.py", "--repeats", "2"],
     ["batchnorm.py", "--quick"],
     ["tabular.py", "--quick"],

@@ -32,8 +32,8 @@ WORK = BENCH_WORK / "workers"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def throughput(workers: int, trials: int, label: str) -> dict:
-    spec = default_spec(WORK / label, trials=trials)
+def throughput(workers: int, trials: int, label: str, epochs: int | None) -> dict:
+    spec = default_spec(WORK / label, trials=trials, epochs=epochs)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "search.cli", "run", str(spec), "--workers",
                     str(workers), "--no-progress"], cwd=ROOT, env=ENV, check=True,
@@ -99,13 +99,15 @@ def requeue(trials: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="max epochs per fit (default: the default study's)")
     parser.add_argument("--skip-requeue", action="store_true")
     args = parser.parse_args()
 
     runs = []
     for i, workers in enumerate((1, 2, 2, 1)):
         print(f"== {workers} worker(s), {args.trials} trials", flush=True)
-        runs.append(throughput(workers, args.trials, f"run{i}-{workers}w"))
+        runs.append(throughput(workers, args.trials, f"run{i}-{workers}w", args.epochs))
         print(runs[-1], flush=True)
     per = {w: [r for r in runs if r["workers"] == w] for w in (1, 2)}
 
@@ -126,7 +128,8 @@ def main() -> None:
     lines = [
         "# Workers on one machine",
         "",
-        f"`benchmarks/workers.py --trials {args.trials}` on {cpus} CPUs: the default study with "
+        f"`benchmarks/workers.py --trials {args.trials}"
+        f"{f' --epochs {args.epochs}' if args.epochs else ''}` on {cpus} CPUs: the default study with "
         f"a budget of {args.trials} trials, run with 1, 2, 2, 1 workers in one invocation.",
         "",
         *rows,
