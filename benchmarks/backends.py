@@ -1,9 +1,10 @@
 """Optuna vs Keras Tuner on the default study, each with the study's budget for it.
 
 Runs ``regsearch run`` on a copy of ``studies/default.toml`` (its own storage) with
-``--backend optuna`` and then ``--backend keras-tuner`` (Hyperband, the study's factor), one after the other
-in this invocation, and reads both studies back: the chosen setting with its train, validation
-and test accuracy and gap, trials completed/pruned/failed, epochs spent and wall time.
+``--backend optuna`` and then ``--backend keras-tuner`` (Hyperband, the study's factor), one
+after the other in this invocation, and reads both studies back: the chosen setting with its
+train, validation and test accuracy and gap, trials completed/pruned/failed, epochs spent and
+wall time.
 Writes benchmarks/results/backends.md and backends.json.
 
     .venv/bin/python benchmarks/backends.py [--trials N] [--epochs N]

@@ -134,10 +134,11 @@ def main() -> None:
                         help="max epochs per fit (default: the default study's)")
     args = parser.parse_args()
     data = collect(args.trials, args.epochs)
+    flags = f"--trials {args.trials}" + (f" --epochs {args.epochs}" if args.epochs else "")
     text = ("# Pruner fairness on real digits curves\n\nMade by `benchmarks/pruner.py "
-            f"--trials {args.trials}{f' --epochs {args.epochs}' if args.epochs else ''}`: unpruned, unraced trials of the default study (random "
-            "sampler), each trial's first fold (the fold the pruner acts in) replayed through "
-            "each pruner in the order they ran. Candidates: trials the selection rule's first "
+            f"{flags}`: unpruned, unraced trials of the default study (random sampler), each "
+            "trial's first fold (the fold the pruner acts in) replayed through each pruner in "
+            "the order they ran. Candidates: trials the selection rule's first "
             "step keeps against the best validation accuracy; strongly regularized: dropout >= "
             "0.35 or a lambda >= 1e-3. Epochs spent are the first fold's.\n\n"
             f"## Curves collected by this run\n\n{data['about']}\n\n" + compare(data))

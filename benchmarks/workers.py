@@ -129,8 +129,9 @@ def main() -> None:
         "# Workers on one machine",
         "",
         f"`benchmarks/workers.py --trials {args.trials}"
-        f"{f' --epochs {args.epochs}' if args.epochs else ''}` on {cpus} CPUs: the default study with "
-        f"a budget of {args.trials} trials, run with 1, 2, 2, 1 workers in one invocation.",
+        f"{f' --epochs {args.epochs}' if args.epochs else ''}` on {cpus} CPUs: the "
+        f"default study with a budget of {args.trials} trials, run with 1, 2, 2, 1 workers in "
+        "one invocation.",
         "",
         *rows,
         "",
