@@ -15,7 +15,7 @@ folds (racing), and replaying recorded curves to judge a pruner configuration.
   can never reach a p-value below 2**-n: with the default 3 folds it could not stop anything
   before the last fold at any usual threshold (1/4 after two folds), while the t test can when
   the difference is large against its spread, as it is for settings that learn poorly
-  (benchmarks/results/racing.md replays both).
+  (benchmarks/results/racing.md replays both, and a rule that may stop after the first fold).
 
 The replay (``replay``) is used by the pruner benchmark and its test: given full (unpruned)
 per-epoch curves of real trials, in the order they ran, which trials would a pruner stop,
