@@ -74,10 +74,13 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
     if workers > 1 and spec.storage.endswith(":memory:"):
         raise RegsearchError(f"--workers {workers}: an in-memory storage cannot be shared "
                              "between processes; give study.storage a file or a server")
-    if spec.backend == "keras-tuner" and trials is None:
-        from .backends.keras_tuner_backend import check_budget
+    if spec.backend == "keras-tuner":
+        from .backends.keras_tuner_backend import check_budget, work_dir
 
-        check_budget(spec)  # a budget that can complete no trial fails before anything runs
+        # A budget that can complete no trial fails before anything runs; --trials on a study
+        # under way is judged against the trials it has, once its project is loaded.
+        if trials is None or restart or not (work_dir(spec) / study_name(spec)).exists():
+            check_budget(spec, trials)
     from . import usermodel
     from .confirm import ensure_confirmation
     from .folds import pooled, study_data

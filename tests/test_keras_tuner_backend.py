@@ -143,13 +143,16 @@ def test_hyperband_rungs_are_pruned_and_the_full_budget_completes(tiny_spec, cap
     assert "disagree" in capsys.readouterr().err
 
 
-def test_a_hyperband_budget_too_small_to_complete_any_trial_is_refused(tiny_spec, capsys):
-    spec = tiny_spec("hbshort", trials=3, epochs=3, extra=HYPERBAND)
-    assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress"]) != 0
+@pytest.mark.parametrize("trials, extra, key", [(3, [], "search.trials to at least 4"),
+                                                 (8, ["--trials", "2"], "--trials to at least 4")])
+def test_a_hyperband_budget_too_small_to_complete_any_trial_is_refused(tiny_spec, capsys,
+                                                                       trials, extra, key):
+    spec = tiny_spec("hbshort", trials=trials, epochs=3, extra=HYPERBAND)
+    assert main(["run", str(spec), "--backend", "keras-tuner", "--no-progress", *extra]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(spec) in err
     assert "trains its first setting for all 3 epochs at trial 4" in err
-    assert "raise search.trials to at least 4, or raise keras_tuner.factor" in err
+    assert f"raise {key}, or raise keras_tuner.factor" in err
     # Refused before the data is read or the baseline trained: no storage, no study.
     assert not (spec.parent / "regsearch.db").exists()
     assert not (spec.parent / "keras-tuner").exists()

@@ -266,15 +266,16 @@ def run(study: optuna.Study, spec: StudySpec, evaluator: Evaluator, *,
     return study
 
 
-def check_budget(spec: StudySpec) -> None:
-    """Refuse, before any data is read or any storage touched, a Hyperband study whose own
-    trial budget ends before one setting is trained for ``max_epochs``. Only the spec's budget
-    is known this early; ``--trials`` on a stored study is checked by ``run``."""
+def check_budget(spec: StudySpec, extra_trials: int | None = None) -> None:
+    """Refuse, before any data is read or any storage touched, a Hyperband study whose budget
+    (the spec's, or ``extra_trials`` for a study with no Keras Tuner trial yet) ends before one
+    setting is trained for ``max_epochs``. ``--trials`` on a study under way depends on the
+    trials already run, which only ``run`` knows."""
     if spec.keras_tuner.tuner != "hyperband":
         return
     max_epochs = spec.keras_tuner.max_epochs or spec.training.max_epochs
-    oracle = make_oracle(spec, max_epochs)
-    _check_first_full_run(oracle, spec, 0, spec.keras_tuner.trials or spec.search.trials, None)
+    budget = extra_trials or spec.keras_tuner.trials or spec.search.trials
+    _check_first_full_run(make_oracle(spec, max_epochs), spec, 0, budget, extra_trials)
 
 
 def _check_hyperband(oracle: kt.oracles.HyperbandOracle, spec: StudySpec, max_epochs: int,
