@@ -7,8 +7,9 @@ the folds done:
 
 * regsearch's rule (``search.pruning.race``): one-sided paired t test at 95% on validation
   accuracy, standard error at least one validation sample;
-* a rule that may stop a trial after its first fold (``replay_pooled``): the one difference is
-  judged against the fold-to-fold spread pooled over the trials done, then regsearch's rule;
+* a rule that may stop a trial after its first fold (``replay_t`` with ``first_fold``): the
+  one difference is judged against the fold-to-fold spread pooled over the trials done, then
+  regsearch's rule;
 * Optuna's ``WilcoxonPruner`` (p_threshold 0.1), fed the per-fold validation accuracies as
   intermediate values at steps 0..k-1 in an in-memory study.
 
@@ -35,44 +36,27 @@ import time
 from _common import WORK, default_spec, study_of, write_result
 
 
-def replay_t(trials: list[dict], floor: float) -> dict[int, int]:
-    """Trial number -> folds run before regsearch's rule stops it (absent: never stopped)."""
-    from search.pruning import race
+def replay_t(trials: list[dict], floor: float, *, first_fold: bool = False) -> dict[int, int]:
+    """Trial number -> folds run before regsearch's rule stops it (absent: never stopped).
 
-    stopped, done = {}, []
-    for t in trials:
-        if done:
-            best = max(done, key=lambda d: (d["val_accuracy"], -d["number"]))
-            mine = [f["val_accuracy"] for f in t["folds"]]
-            theirs = [f["val_accuracy"] for f in best["folds"]]
-            for k in range(2, len(mine)):
-                if race(mine[:k], theirs[:k], best_trial=best["number"], floor=floor):
-                    stopped[t["number"]] = k
-                    break
-        if t["number"] not in stopped:
-            done.append(t)
-    return stopped
-
-
-def replay_pooled(trials: list[dict], floor: float) -> dict[int, int]:
-    """The same, but a trial may also stop after its first fold: its one paired difference
+    With ``first_fold`` a trial may also stop after its first fold: its one paired difference
     against the best is judged against the fold-to-fold spread of the differences pooled over
-    every trial done so far against the best at its time (a t test with the pooled degrees of
-    freedom). After two folds regsearch's own rule decides, as in ``replay_t``."""
+    every trial kept so far, each against the best at its time (a one-sided t test at 95% with
+    the pooled degrees of freedom; scipy has no pooled paired test, so the sums are kept here).
+    """
     from scipy import stats
 
     from search.pruning import race
 
     stopped, done, squares, dof = {}, [], 0.0, 0
     for t in trials:
-        mine = [f["val_accuracy"] for f in t["folds"]]
         if done:
             best = max(done, key=lambda d: (d["val_accuracy"], -d["number"]))
+            mine = [f["val_accuracy"] for f in t["folds"]]
             theirs = [f["val_accuracy"] for f in best["folds"]]
-            if dof:
-                sd = max((squares / dof) ** 0.5, floor)
-                if mine[0] - theirs[0] + float(stats.t.ppf(0.95, dof)) * sd < 0:
-                    stopped[t["number"]] = 1
+            if first_fold and dof and mine[0] - theirs[0] + float(
+                    stats.t.ppf(0.95, dof)) * max((squares / dof) ** 0.5, floor) < 0:
+                stopped[t["number"]] = 1
             for k in range(2, len(mine)):
                 if t["number"] in stopped:
                     break
@@ -80,8 +64,7 @@ def replay_pooled(trials: list[dict], floor: float) -> dict[int, int]:
                     stopped[t["number"]] = k
             if t["number"] not in stopped:
                 d = [a - b for a, b in zip(mine, theirs)]
-                mean = sum(d) / len(d)
-                squares += sum((x - mean) ** 2 for x in d)
+                squares += sum((x - sum(d) / len(d)) ** 2 for x in d)
                 dof += len(d) - 1
         if t["number"] not in stopped:
             done.append(t)
@@ -150,7 +133,7 @@ def main() -> None:
                       "completed": len(full), "rules": {}}
     for name, stopped in (("t test (regsearch)", replay_t(full, floor)),
                           ("first fold on the pooled spread, then the t test",
-                           replay_pooled(full, floor)),
+                           replay_t(full, floor, first_fold=True)),
                           ("WilcoxonPruner p<0.1", replay_wilcoxon(full))):
         by = {r["number"]: r for r in full}
         saved = sum(sum(f["epochs"] for f in by[n]["folds"][k:]) for n, k in stopped.items())
