@@ -32,6 +32,7 @@ comparison's span whatever runs of ``--all`` made the parts.
     .venv/bin/python benchmarks/recommendation.py --all
     .venv/bin/python benchmarks/recommendation.py --problem wine [--seeds 0 1 2] [--threads 1]
     .venv/bin/python benchmarks/recommendation.py --report
+    .venv/bin/python benchmarks/recommendation.py --problem default --seeds 2 --trial 9
 """
 
 from __future__ import annotations
@@ -306,6 +307,40 @@ def run_part(name: str, seed: int, trials: int, threads: int | None = None) -> P
     return target
 
 
+def confirm_trial(name: str, seed: int, number: int) -> None:
+    """Confirm one trial of a part's regsearch study (after that part ran: its study is under
+    the work folder) on the part's seeds, and print it paired against every setting the part
+    confirmed: what another selection from the same search would have given on test."""
+    from search.confirm import setting
+    from search.folds import study_data
+    from search.objective import trainer_for
+    from search.paired import Paired
+    from search.spec import load_spec
+    from search.storage import load_study
+    from search.study import Snapshot
+
+    spec = load_spec(WORK / "recommendation" / name / f"{name}-{seed}.toml")
+    part = json.loads((PARTS / f"{name}-{seed}.json").read_text())["confirmed"]
+    snap = Snapshot(load_study(f"{name}-{seed}", spec.storage))
+    record = next(r for r in snap.completed.to_dict("records") if int(r["number"]) == number)
+    params = setting(record)
+    epochs = max(1, int(record.get("best_epoch") or spec.training.max_epochs))
+    _, refit = study_data(spec)
+    tests, gaps = [], []
+    with trainer_for(spec, refit) as trainer:
+        for s in part["seeds"]:
+            train, model = trainer.refit(params, seed=s, epochs=epochs, splits=refit)
+            tests.append(trainer.accuracy(model, refit.x_test, refit.y_test))
+            gaps.append(train - tests[-1])
+    print(f"{name} seed {seed}, trial {number} ({_setting(params)}, {epochs} epochs): test "
+          f"{statistics.fmean(tests):.4f}, gap {statistics.fmean(gaps):+.4f}")
+    for label in ("baseline", *STRATEGIES):
+        d = Paired.of(tests, part[label]["tests"], floor=part["floor"])
+        low, high = d.interval()
+        print(f"  minus {label}: test {d.mean:+.4f} [{low:+.4f}, {high:+.4f}], gap "
+              f"{statistics.fmean(gaps) - part[label]['gap']:+.4f}")
+
+
 #: Problems (parts run seed by seed, so a run cut short has every problem at its first seeds),
 #: and regsearch's trials a search per problem. 12 trials are the study's 6 random start-up
 #: trials and 6 that TPE steers with regsearch's objective, as in a real study (4 trials were
@@ -496,12 +531,18 @@ def main() -> None:
                         "the problem's in TRIALS)")
     parser.add_argument("--threads", type=int, help="TensorFlow threads (two parts side by "
                         "side on two cores: 1 each)")
+    parser.add_argument("--trial", type=int, help="with --problem and --seeds: confirm this "
+                        "trial of the part's regsearch study against the part's settings")
     parser.add_argument("--report", action="store_true", help="assemble the parts' page")
     parser.add_argument("--quick", action="store_true", help="wine, one seed, 3 trials")
     args = parser.parse_args()
     if args.quick:
         run_part("wine", 0, 3)
         report()
+        return
+    if args.trial is not None and args.problem:
+        for seed in args.seeds:
+            confirm_trial(args.problem, seed, args.trial)
         return
     if args.all:
         run_all()
