@@ -319,10 +319,19 @@ def confirm_trial(name: str, seed: int, number: int) -> None:
     from search.storage import load_study
     from search.study import Snapshot
 
-    spec = load_spec(WORK / "recommendation" / name / f"{name}-{seed}.toml")
-    part = json.loads((PARTS / f"{name}-{seed}.json").read_text())["confirmed"]
+    spec_path = WORK / "recommendation" / name / f"{name}-{seed}.toml"
+    part_path = PARTS / f"{name}-{seed}.json"
+    if not spec_path.exists() or not part_path.exists():
+        sys.exit(f"{part_path if spec_path.exists() else spec_path}: missing; run the part first "
+                 f"(--problem {name} --seeds {seed})")
+    spec = load_spec(spec_path)
+    part = json.loads(part_path.read_text())["confirmed"]
     snap = Snapshot(load_study(f"{name}-{seed}", spec.storage))
-    record = next(r for r in snap.completed.to_dict("records") if int(r["number"]) == number)
+    done = {int(r["number"]): r for r in snap.completed.to_dict("records")}
+    if number not in done:
+        sys.exit(f"{spec.storage}: study {name}-{seed} has no completed trial {number}; "
+                 f"completed: {', '.join(map(str, sorted(done)))}")
+    record = done[number]
     params = setting(record)
     epochs = max(1, int(record.get("best_epoch") or spec.training.max_epochs))
     _, refit = study_data(spec)
