@@ -100,6 +100,7 @@ def run_regsearch(spec_path: Path) -> dict[str, Any]:
     """regsearch's confirmed answer (params, epochs), the epochs its search spent, and the runs
     its confirmation made of the answer and of the baseline (per seed: train, test)."""
     from search.commands import run_study
+    from search.confirm import refit_epochs
     from search.spec import load_spec
     from search.storage import load_study
     from search.study import Snapshot
@@ -110,8 +111,7 @@ def run_regsearch(spec_path: Path) -> dict[str, Any]:
     snap = Snapshot(load_study(result["study"], spec.storage))
     c = snap.confirmation
     if c is None:  # no regularized trial completed (all raced or pruned): the baseline stands
-        epochs = max(1, int(snap.selection.baseline.get("best_epoch")
-                            or spec.training.max_epochs))
+        epochs = refit_epochs(snap.selection.baseline, spec)
         return {"params": {}, "epochs": epochs, "searched_epochs": snap.counts["epochs"],
                 "verdict": "no regularized trial completed", "baseline_epochs": epochs,
                 "runs": None, "baseline_runs": None, "seeds": None}
@@ -311,7 +311,7 @@ def confirm_trial(name: str, seed: int, number: int) -> None:
     """Confirm one trial of a part's regsearch study (after that part ran: its study is under
     the work folder) on the part's seeds, and print it paired against every setting the part
     confirmed: what another selection from the same search would have given on test."""
-    from search.confirm import setting
+    from search.confirm import refit_epochs, setting
     from search.folds import study_data
     from search.objective import trainer_for
     from search.paired import Paired
@@ -332,8 +332,7 @@ def confirm_trial(name: str, seed: int, number: int) -> None:
         sys.exit(f"{spec.storage}: study {name}-{seed} has no completed trial {number}; "
                  f"completed: {', '.join(map(str, sorted(done)))}")
     record = done[number]
-    params = setting(record)
-    epochs = max(1, int(record.get("best_epoch") or spec.training.max_epochs))
+    params, epochs = setting(record), refit_epochs(record, spec)
     _, refit = study_data(spec)
     tests, gaps = [], []
     with trainer_for(spec, refit) as trainer:
@@ -518,8 +517,7 @@ def _trials(parts: list[dict[str, Any]]) -> str:
     per = {p["problem"]: p["trials"] for p in parts}
     if len(set(per.values())) == 1:
         return str(next(iter(per.values())))
-    return ", ".join(f"{n} {t}" for n, t in sorted(per.items(), key=lambda kv: (
-        ORDER.index(kv[0]) if kv[0] in ORDER else 99)))
+    return ", ".join(f"{n} {per[n]}" for n in ORDER if n in per)
 
 
 def _setting(params: dict[str, Any]) -> str:
@@ -549,7 +547,9 @@ def main() -> None:
         run_part("wine", 0, 3)
         report()
         return
-    if args.trial is not None and args.problem:
+    if args.trial is not None:
+        if not args.problem:
+            parser.error("--trial needs --problem (and --seeds)")
         for seed in args.seeds:
             confirm_trial(args.problem, seed, args.trial)
         return

@@ -76,6 +76,12 @@ def seeds(spec: Any) -> list[int]:
     return [first + i for i in range(spec.confirm.seeds)]
 
 
+def refit_epochs(record: Mapping[str, Any], spec: Any) -> int:
+    """The epochs a setting trains on train + validation: its folds' best epoch (the study's
+    ``max_epochs`` for a record that has none)."""
+    return max(1, int(record.get("best_epoch") or spec.training.max_epochs))
+
+
 def contenders(snap: Snapshot) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
     """(baseline, regularized setting to confirm): the search's choice, or when it chose the
     baseline, the best regularized setting. None without a baseline or a regularized trial."""
@@ -124,8 +130,7 @@ def ensure_confirmation(snap: Snapshot, refit: Callable[[], Splits],
             return ensure_confirmation(snap, lambda: splits, own, out)
     settings = []
     for label, record in (("baseline", base), (f"trial {int(other['number'])}", other)):
-        params = setting(record)
-        epochs = max(1, int(record.get("best_epoch") or snap.spec.training.max_epochs))
+        params, epochs = setting(record), refit_epochs(record, snap.spec)
         runs = []
         for seed in key["seeds"]:
             if out is not None:
