@@ -1,0 +1,81 @@
+"""The recommendation benchmark's page is what its committed parts say.
+
+``benchmarks/results/recommendation.md`` is rebuilt by ``recommendation.py --report`` from the
+parts beside it; a change to how the page reads the parts (a new count, a different test) must
+come with the page rebuilt, or the committed figures and the code that claims to make them
+disagree. Also the family-wise reading of the targets (Holm) on p-values whose answer is known.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+BENCH = ROOT / "benchmarks"
+#: The paragraph a kept run's page has under its title.
+KEPT = re.compile(r"^Kept from .*\n\n", re.M)
+
+
+def _recommendation():
+    """``benchmarks/recommendation.py`` as a module (benchmarks/ is a folder of scripts)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        loader = importlib.util.spec_from_file_location("bench_recommendation",
+                                                        BENCH / "recommendation.py")
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.mark.parametrize("folder", ["recommendation", "recommendation-4-trials",
+                                    "recommendation-replicate"])
+def test_the_committed_page_rebuilds_from_its_parts(folder: str, tmp_path: Path):
+    results = BENCH / "results"
+    committed = (results / f"{folder}.md" if folder == "recommendation"
+                 else results / folder / "recommendation.md")
+    if not committed.exists():
+        pytest.skip(f"{committed.name} is not committed")
+    shutil.copytree(results / folder, tmp_path / "recommendation",
+                    ignore=shutil.ignore_patterns("*.md", "recommendation.json"))
+    env = {**os.environ, "REGSEARCH_BENCH_RESULTS": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(BENCH / "recommendation.py"), "--report"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # A kept run's page carries a paragraph under its title saying how to rebuild it.
+    expected = committed.read_text()
+    if folder != "recommendation":
+        kept = KEPT.search(expected)
+        assert kept, f"{committed} does not say how to rebuild it"
+        expected = expected.replace(kept[0], "", 1)
+    assert (tmp_path / "recommendation.md").read_text() == expected
+
+
+def test_holm_rejects_step_down_and_stops_at_the_first_kept():
+    holm = _recommendation().holm
+    # 0.01 <= 0.05/3, then 0.03 > 0.05/2: only the first, though 0.03 and 0.04 are below 0.05.
+    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == ["a"]
+    assert holm({"a": 0.001, "b": 0.02, "c": 0.04}) == ["a", "b", "c"]
+    # Fifteen runs at p = 0.04 each: every one significant alone, none as a family.
+    assert holm({str(i): 0.04 for i in range(15)}) == []
+    assert holm({"only": 0.04}) == ["only"]
+
+
+@pytest.mark.parametrize("diffs", [[-0.01, -0.02, -0.015, -0.01, -0.02],
+                                   [-0.005, 0.01, -0.02, 0.0, -0.01],
+                                   [0.0, 0.0, 0.0, 0.0, 0.0], [-0.03]])
+def test_the_one_sided_p_value_agrees_with_paireds_own_test(diffs: list[float]):
+    from search.paired import Paired
+
+    d = Paired.of(diffs, [0.0] * len(diffs), floor=0.001)
+    assert (_recommendation()._p_below(d) < 0.05) == d.below()
