@@ -223,7 +223,6 @@ def confirm(spec, refit, recs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     test accuracies, for the paired comparisons the report makes between strategies)."""
     from search.confirm import seeds as confirm_seeds
     from search.objective import trainer_for
-    from search.paired import Paired
 
     seeds = confirm_seeds(spec)
     mine = recs["regsearch"]
@@ -254,14 +253,25 @@ def confirm(spec, refit, recs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     floor = 1 / len(refit.y_test)
     out: dict[str, Any] = {"seeds": seeds, "floor": floor}
     for label, these in runs.items():
-        tests = [r["test"] for r in these]
-        gaps = [r["train"] - r["test"] for r in these]
-        out[label] = {"test": statistics.fmean(tests), "gap": statistics.fmean(gaps),
-                      "tests": tests, "gaps": gaps}
-        if label != "baseline":
-            d = Paired.of(tests, [r["test"] for r in runs["baseline"]], floor=floor)
-            low, high = d.interval()
-            out[label].update(diff=d.mean, low=low, high=high, overtuned=high < 0)
+        out[label] = figures(these, None if label == "baseline" else runs["baseline"], floor)
+    return out
+
+
+def figures(runs: list[dict[str, float]], baseline: list[dict[str, float]] | None,
+            floor: float) -> dict[str, Any]:
+    """One setting's confirmed figures from its runs (per seed: train, test): mean test and
+    gap, per seed, and unless it is the baseline, its paired test difference against
+    ``baseline``'s runs and whether that is significantly negative (overtuned)."""
+    from search.paired import Paired
+
+    tests = [r["test"] for r in runs]
+    gaps = [r["train"] - r["test"] for r in runs]
+    out: dict[str, Any] = {"test": statistics.fmean(tests), "gap": statistics.fmean(gaps),
+                           "tests": tests, "gaps": gaps}
+    if baseline is not None:
+        d = Paired.of(tests, [r["test"] for r in baseline], floor=floor)
+        low, high = d.interval()
+        out.update(diff=d.mean, low=low, high=high, overtuned=high < 0)
     return out
 
 
@@ -417,17 +427,11 @@ def holm(p_values: dict[str, float], alpha: float = 0.05) -> list[str]:
     return out
 
 
-def report() -> None:
-    """``recommendation.md``: the targets over every part present, then a table per problem."""
+def targets(runs: list[tuple[str, int, dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """The issue's targets over ``runs`` (problem, search seed, confirmed figures per strategy,
+    recommendations), each as the runs or comparisons that miss it."""
     from search.paired import Paired
 
-    parts = [json.loads(p.read_text()) for p in sorted(PARTS.glob("*-*.json"))]
-    by_problem: dict[str, list[dict[str, Any]]] = {}
-    for part in sorted(parts, key=lambda p: (ORDER.index(p["problem"])
-                                             if p["problem"] in ORDER else 99, p["seed"])):
-        by_problem.setdefault(part["problem"], []).append(part)
-    run = json.loads((PARTS / "run.json").read_text()) if (PARTS / "run.json").exists() else None
-    runs = [(p["problem"], p["seed"], p["confirmed"], p["recommendations"]) for p in parts]
     below_optuna = [f"{n} seed {s}" for n, s, c, _ in runs
                     if _versus(c, "regsearch", "optuna").below()]
     below_family = holm({f"{n} seed {s}": _p_below(_versus(c, "regsearch", "optuna"))
@@ -465,6 +469,28 @@ def report() -> None:
     held_to = {k: gap_misses(k) for k in STRATEGIES[1:]}
     more_epochs = [f"{n} seed {s}" for n, s, _, r in runs
                    if r["regsearch"]["searched_epochs"] > r["random"]["searched_epochs"]]
+    overtuned = {k: sum(c[k]["overtuned"] for _, _, c, _ in runs) for k in STRATEGIES}
+    return {"below_optuna": below_optuna, "below_family": below_family,
+            "others_below": others_below, "gap_losses": gap_losses, "gap_wide": gap_wide,
+            "gap_significant": gap_significant, "gap_family": gap_family, "held_to": held_to,
+            "more_epochs": more_epochs, "overtuned": overtuned,
+            "paired_runs": len(paired_runs)}
+
+
+def report() -> None:
+    """``recommendation.md``: the targets over every part present, then a table per problem."""
+    parts = [json.loads(p.read_text()) for p in sorted(PARTS.glob("*-*.json"))]
+    by_problem: dict[str, list[dict[str, Any]]] = {}
+    for part in sorted(parts, key=lambda p: (ORDER.index(p["problem"])
+                                             if p["problem"] in ORDER else 99, p["seed"])):
+        by_problem.setdefault(part["problem"], []).append(part)
+    run = json.loads((PARTS / "run.json").read_text()) if (PARTS / "run.json").exists() else None
+    runs = [(p["problem"], p["seed"], p["confirmed"], p["recommendations"]) for p in parts]
+    t = targets(runs)
+    below_optuna, below_family, gap_losses, gap_wide, gap_significant, gap_family, \
+        more_epochs, overtuned = (t[k] for k in (
+            "below_optuna", "below_family", "gap_losses", "gap_wide", "gap_significant",
+            "gap_family", "more_epochs", "overtuned"))
     lines = ["# Recommendation quality", "",
              "Command: `make bench` (`python benchmarks/recommendation.py --all`: every problem "
              "and search seed as a part, two lanes side by side with one TensorFlow thread "
@@ -486,7 +512,6 @@ def report() -> None:
                   f"{sum(p['seconds'] for p in parts) / 60:.0f} min)"
                   + (f"; failed in the last run: {', '.join(run['failed'])}"
                      if run and run["failed"] else "") + ".", ""]
-    overtuned = {k: sum(c[k]["overtuned"] for _, _, c, _ in runs) for k in STRATEGIES}
     lines += ["## Targets", "",
               f"- regsearch overtuned in **{overtuned['regsearch']}** of {len(runs)} runs "
               "(others: " + ", ".join(f"{k} {overtuned[k]}" for k in STRATEGIES[1:]) + ").",
@@ -497,7 +522,7 @@ def report() -> None:
               f"**{len(below_family)}**"
               + (f" ({', '.join(below_family)})" if below_family else "")
               + ". The same per-run test for the others against plain Optuna: "
-              + ", ".join(f"{k} {v}" for k, v in others_below.items()) + ".",
+              + ", ".join(f"{k} {v}" for k, v in t["others_below"].items()) + ".",
               f"- regsearch's confirmed gap larger than another strategy's at equal or better "
               f"test accuracy: **{len(gap_losses)}** of {3 * len(runs)} comparisons"
               + (f" ({', '.join(gap_losses)})" if gap_losses else "") + "; "
@@ -505,7 +530,7 @@ def report() -> None:
               + (f" ({', '.join(gap_wide)})" if gap_wide else "") + "; "
               f"significantly larger (paired on the seeds, one-sided 95%) than the gap of a "
               f"strategy whose test accuracy is not significantly lower: "
-              f"**{len(gap_significant)}** of {3 * len(paired_runs)}"
+              f"**{len(gap_significant)}** of {3 * t['paired_runs']}"
               + (f" ({', '.join(gap_significant)})" if gap_significant else "")
               + f"; as one family (Holm, 5% family-wise): **{len(gap_family)}**"
               + (f" ({', '.join(gap_family)})" if gap_family else "") + ". "
@@ -513,7 +538,7 @@ def report() -> None:
               "the other three (point estimates, by more than one test sample, paired, "
               "family-wise): "
               + ", ".join(f"{k} {len(p)}, {len(w)}, {len(q)} and {len(f)}"
-                          for k, (p, w, q, f) in held_to.items())
+                          for k, (p, w, q, f) in t["held_to"].items())
               + f" of {3 * len(runs)}.",
               f"- regsearch spent more epochs than random search: **{len(more_epochs)}** runs"
               + (f" ({', '.join(more_epochs)})" if more_epochs else "") + ".", ""]

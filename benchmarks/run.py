@@ -32,6 +32,8 @@ FULL = [
     # Recommendation quality (issue 14): every (problem, search seed) a part that keeps its
     # results, two lanes side by side.
     ["recommendation.py", "--all"],
+    # Selection rules replayed on the studies recommendation.py kept.
+    ["selection.py"],
     ["faults.py"],
     ["cnn.py"],
 ]
@@ -48,6 +50,7 @@ QUICK = [
     ["convergence.py", "--quick"],
     ["racing.py", "--quick"],
     ["recommendation.py", "--quick"],
+    ["selection.py"],
     ["faults.py", "--quick"],
     ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],
 ]

@@ -1,9 +1,10 @@
-"""The recommendation benchmark's page is what its committed parts say.
+"""The recommendation benchmark's pages are what their committed parts say.
 
-``benchmarks/results/recommendation.md`` is rebuilt by ``recommendation.py --report`` from the
-parts beside it; a change to how the page reads the parts (a new count, a different test) must
-come with the page rebuilt, or the committed figures and the code that claims to make them
-disagree. Also the family-wise reading of the targets (Holm) on p-values whose answer is known.
+``benchmarks/results/recommendation.md`` (and each kept run's page) is rebuilt by
+``recommendation.py --report`` from the parts beside it, ``selection.md`` by ``selection.py
+--report``; a change to how a page reads the parts (a new count, a different test) must come
+with the page rebuilt, or the committed figures and the code that claims to make them disagree.
+Also the family-wise reading of the targets (Holm) on p-values whose answer is known.
 """
 
 from __future__ import annotations
@@ -79,3 +80,16 @@ def test_the_one_sided_p_value_agrees_with_paireds_own_test(diffs: list[float]):
 
     d = Paired.of(diffs, [0.0] * len(diffs), floor=0.001)
     assert (_recommendation()._p_below(d) < 0.05) == d.below()
+
+
+def test_the_selection_replay_page_rebuilds_from_its_parts(tmp_path: Path):
+    results = BENCH / "results"
+    if not (results / "selection.md").exists():
+        pytest.skip("selection.md is not committed")
+    for folder in ("recommendation", "selection"):
+        shutil.copytree(results / folder, tmp_path / folder)
+    env = {**os.environ, "REGSEARCH_BENCH_RESULTS": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(BENCH / "selection.py"), "--report"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "selection.md").read_text() == (results / "selection.md").read_text()
