@@ -152,7 +152,8 @@ def report() -> None:
         f"answer in regsearch's place, over {len(keys)} runs. The `regsearch` row replays the "
         f"product's rule: it reproduces the benchmark's confirmed answer in {reproduced} of "
         f"{len(keys)} runs."
-        + (f" Not replayed (no regularized trial completed): {', '.join(missing)}."
+        + (f" Not replayed (no kept study, or no regularized trial completed in it): "
+           f"{', '.join(missing)}."
            if missing else ""), "",
         "| rule | overtuned | below plain Optuna (Holm) | gap misses: point / > 1 test sample "
         "/ paired (Holm) | mean test | mean gap | answered no regularization | "

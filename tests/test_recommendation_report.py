@@ -39,27 +39,45 @@ def _recommendation():
         sys.path.remove(str(BENCH))
 
 
-@pytest.mark.parametrize("folder", ["recommendation", "recommendation-4-trials",
-                                    "recommendation-replicate"])
-def test_the_committed_page_rebuilds_from_its_parts(folder: str, tmp_path: Path):
-    results = BENCH / "results"
-    committed = (results / f"{folder}.md" if folder == "recommendation"
-                 else results / folder / "recommendation.md")
-    if not committed.exists():
-        pytest.skip(f"{committed.name} is not committed")
-    shutil.copytree(results / folder, tmp_path / "recommendation",
-                    ignore=shutil.ignore_patterns("*.md", "recommendation.json"))
-    env = {**os.environ, "REGSEARCH_BENCH_RESULTS": str(tmp_path)}
-    done = subprocess.run([sys.executable, str(BENCH / "recommendation.py"), "--report"],
+#: What a results folder holds besides parts: the pages the reports write.
+PAGES = shutil.ignore_patterns("*.md", "recommendation.json", "selection.json")
+
+
+def _report(script: str, page: str, results: Path) -> str:
+    """``page`` as ``script --report`` writes it from the parts under ``results``."""
+    env = {**os.environ, "REGSEARCH_BENCH_RESULTS": str(results)}
+    done = subprocess.run([sys.executable, str(BENCH / script), "--report"],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    # A kept run's page carries a paragraph under its title saying how to rebuild it.
-    expected = committed.read_text()
-    if folder != "recommendation":
-        kept = KEPT.search(expected)
-        assert kept, f"{committed} does not say how to rebuild it"
-        expected = expected.replace(kept[0], "", 1)
-    assert (tmp_path / "recommendation.md").read_text() == expected
+    return (results / page).read_text()
+
+
+def test_the_committed_page_rebuilds_from_its_parts(tmp_path: Path):
+    results = BENCH / "results"
+    shutil.copytree(results / "recommendation", tmp_path / "recommendation")
+    assert _report("recommendation.py", "recommendation.md", tmp_path) == \
+        (results / "recommendation.md").read_text()
+
+
+def test_the_kept_four_trial_page_rebuilds_from_its_parts(tmp_path: Path):
+    kept = BENCH / "results" / "recommendation-4-trials"
+    shutil.copytree(kept, tmp_path / "recommendation", ignore=PAGES)
+    expected = (kept / "recommendation.md").read_text()
+    # The kept page carries a paragraph under its title saying how to rebuild it.
+    note = KEPT.search(expected)
+    assert note, f"{kept} does not say how to rebuild its page"
+    assert _report("recommendation.py", "recommendation.md", tmp_path) == \
+        expected.replace(note[0], "", 1)
+
+
+@pytest.mark.parametrize("script,page", [("recommendation.py", "recommendation.md"),
+                                         ("selection.py", "selection.md")])
+def test_the_replicate_pages_rebuild_from_their_parts(script: str, page: str, tmp_path: Path):
+    replicate = BENCH / "results" / "recommendation-replicate"
+    if not (replicate / page).exists():
+        pytest.skip(f"{replicate.name}/{page} is not committed")
+    shutil.copytree(replicate, tmp_path / "results", ignore=PAGES)
+    assert _report(script, page, tmp_path / "results") == (replicate / page).read_text()
 
 
 def test_holm_rejects_step_down_and_stops_at_the_first_kept():
@@ -80,16 +98,3 @@ def test_the_one_sided_p_value_agrees_with_paireds_own_test(diffs: list[float]):
 
     d = Paired.of(diffs, [0.0] * len(diffs), floor=0.001)
     assert (_recommendation()._p_below(d) < 0.05) == d.below()
-
-
-def test_the_selection_replay_page_rebuilds_from_its_parts(tmp_path: Path):
-    results = BENCH / "results"
-    if not (results / "selection.md").exists():
-        pytest.skip("selection.md is not committed")
-    for folder in ("recommendation", "selection"):
-        shutil.copytree(results / folder, tmp_path / folder)
-    env = {**os.environ, "REGSEARCH_BENCH_RESULTS": str(tmp_path)}
-    done = subprocess.run([sys.executable, str(BENCH / "selection.py"), "--report"],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "selection.md").read_text() == (results / "selection.md").read_text()
