@@ -221,6 +221,7 @@ def confirm(spec, refit, recs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Every recommendation and the baseline retrained on train+validation with the study's
     confirmation seeds and tested once; paired differences against the baseline (and per seed
     test accuracies, for the paired comparisons the report makes between strategies)."""
+    from search.confirm import retrain
     from search.confirm import seeds as confirm_seeds
     from search.objective import trainer_for
 
@@ -242,34 +243,32 @@ def confirm(spec, refit, recs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     with trainer_for(spec, refit) as trainer:
         for label, (params, epochs) in todo.items():
             if key(params, epochs) not in done:
-                done[key(params, epochs)] = []
-                for seed in seeds:
-                    train, model = trainer.refit(params, seed=seed, epochs=max(1, int(epochs)),
-                                                 splits=refit)
-                    done[key(params, epochs)].append(
-                        {"train": train,
-                         "test": trainer.accuracy(model, refit.x_test, refit.y_test)})
+                done[key(params, epochs)] = [
+                    {"train": r["train_accuracy"], "test": r["test_accuracy"]}
+                    for r in retrain(trainer, params, max(1, int(epochs)), seeds, refit)]
             runs[label] = done[key(params, epochs)]
     floor = 1 / len(refit.y_test)
     out: dict[str, Any] = {"seeds": seeds, "floor": floor}
     for label, these in runs.items():
-        out[label] = figures(these, None if label == "baseline" else runs["baseline"], floor)
+        out[label] = figures(these, None if label == "baseline" else
+                             [r["test"] for r in runs["baseline"]], floor)
     return out
 
 
-def figures(runs: list[dict[str, float]], baseline: list[dict[str, float]] | None,
+def figures(runs: list[dict[str, float]], baseline_tests: list[float] | None,
             floor: float) -> dict[str, Any]:
     """One setting's confirmed figures from its runs (per seed: train, test): mean test and
-    gap, per seed, and unless it is the baseline, its paired test difference against
-    ``baseline``'s runs and whether that is significantly negative (overtuned)."""
+    gap, per seed, and unless it is the baseline, its paired test difference against the
+    baseline's test accuracies on the same seeds and whether that is significantly negative
+    (overtuned)."""
     from search.paired import Paired
 
     tests = [r["test"] for r in runs]
     gaps = [r["train"] - r["test"] for r in runs]
     out: dict[str, Any] = {"test": statistics.fmean(tests), "gap": statistics.fmean(gaps),
                            "tests": tests, "gaps": gaps}
-    if baseline is not None:
-        d = Paired.of(tests, [r["test"] for r in baseline], floor=floor)
+    if baseline_tests is not None:
+        d = Paired.of(tests, baseline_tests, floor=floor)
         low, high = d.interval()
         out.update(diff=d.mean, low=low, high=high, overtuned=high < 0)
     return out
@@ -321,7 +320,7 @@ def confirm_trial(name: str, seed: int, number: int) -> None:
     """Confirm one trial of a part's regsearch study (after that part ran: its study is under
     the work folder) on the part's seeds, and print it paired against every setting the part
     confirmed: what another selection from the same search would have given on test."""
-    from search.confirm import refit_epochs, setting
+    from search.confirm import refit_epochs, retrain, setting
     from search.folds import study_data
     from search.objective import trainer_for
     from search.paired import Paired
@@ -344,12 +343,9 @@ def confirm_trial(name: str, seed: int, number: int) -> None:
     record = done[number]
     params, epochs = setting(record), refit_epochs(record, spec)
     _, refit = study_data(spec)
-    tests, gaps = [], []
     with trainer_for(spec, refit) as trainer:
-        for s in part["seeds"]:
-            train, model = trainer.refit(params, seed=s, epochs=epochs, splits=refit)
-            tests.append(trainer.accuracy(model, refit.x_test, refit.y_test))
-            gaps.append(train - tests[-1])
+        runs = retrain(trainer, params, epochs, part["seeds"], refit)
+    tests, gaps = [r["test_accuracy"] for r in runs], [r["gap"] for r in runs]
     print(f"{name} seed {seed}, trial {number} ({_setting(params)}, {epochs} epochs): test "
           f"{statistics.fmean(tests):.4f}, gap {statistics.fmean(gaps):+.4f}")
     for label in ("baseline", *STRATEGIES):

@@ -54,7 +54,7 @@ def picks(snap) -> dict[str, dict[str, Any]]:
 def run_part(name: str, seed: int) -> dict[str, Any] | None:
     """One part's picks, each confirmed (or taken from the study's confirmation); None when
     the study has no confirmation (no regularized trial completed)."""
-    from search.confirm import judge, refit_epochs
+    from search.confirm import judge, refit_epochs, retrain
     from search.folds import study_data
     from search.objective import is_baseline, trainer_for
     from search.spec import load_spec
@@ -83,14 +83,9 @@ def run_part(name: str, seed: int) -> dict[str, Any] | None:
                 if trainer is None:
                     trainer = trainer_for(spec, refit)
                 params, epochs = setting(record), refit_epochs(record, spec)
-                runs = []
-                for s in stored["seeds"]:
-                    train, model = trainer.refit(params, seed=s, epochs=epochs, splits=refit)
-                    test = trainer.accuracy(model, refit.x_test, refit.y_test)
-                    runs.append({"seed": s, "train_accuracy": train, "test_accuracy": test,
-                                 "gap": train - test})
                 done[number] = {"label": f"trial {number}", "trial": number, "params": params,
-                                "epochs": epochs, "runs": runs}
+                                "epochs": epochs,
+                                "runs": retrain(trainer, params, epochs, stored["seeds"], refit)}
             pick = done[number]
             verdict = (judge(base, pick, True, spec.search.gap_weight, floor=floor)
                        if not is_baseline(record) else {"verdict": "nothing",
@@ -123,10 +118,9 @@ def report() -> None:
         for k in keys:
             part, mine = parts[k], replays[k]["rules"][rule]
             c = part["confirmed"]
-            baseline = [{"train": t + g, "test": t} for t, g in
-                        zip(c["baseline"]["tests"], c["baseline"]["gaps"])]
             runs.append((part["problem"], part["seed"],
-                         {**c, "regsearch": figures(mine["runs"], baseline, c["floor"])},
+                         {**c, "regsearch": figures(mine["runs"], c["baseline"]["tests"],
+                                                    c["floor"])},
                          part["recommendations"]))
             if rule == "regsearch":
                 reproduced += all(abs(a - b) < 1e-9 for a, b in
