@@ -217,23 +217,27 @@ def run_hyperband(spec, splits, budget: int, folder: Path) -> dict[str, Any]:
     return {"params": result.params, "epochs": result.best_epoch, "searched_epochs": spent["epochs"]}
 
 
-def confirm(spec, refit, recs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def confirm(spec, refit, recs: dict[str, dict[str, Any]],
+            seeds: list[int] | None = None) -> dict[str, Any]:
     """Every recommendation and the baseline retrained on train+validation with the study's
-    confirmation seeds and tested once; paired differences against the baseline (and per seed
-    test accuracies, for the paired comparisons the report makes between strategies)."""
+    confirmation seeds (or ``seeds``) and tested once; paired differences against the baseline
+    (and per seed test accuracies, for the paired comparisons the report makes between
+    strategies)."""
     from search.confirm import retrain
     from search.confirm import seeds as confirm_seeds
     from search.objective import trainer_for
 
-    seeds = confirm_seeds(spec)
     mine = recs["regsearch"]
+    fresh = seeds is not None
+    seeds = seeds if fresh else confirm_seeds(spec)
 
     def key(params: dict[str, Any], epochs: int) -> str:
         return json.dumps([sorted(params.items()), max(1, int(epochs))])
 
-    # regsearch's own confirmation trained these exactly as below: taken, not repeated.
+    # regsearch's own confirmation trained these exactly as below (on the study's seeds):
+    # taken, not repeated.
     done: dict[str, list[dict[str, float]]] = {}
-    if mine["runs"] is not None:
+    if not fresh and mine["runs"] is not None:
         assert mine["seeds"] == seeds, (mine["seeds"], seeds)
         done[key({}, mine["baseline_epochs"])] = mine["baseline_runs"]
         done[key(mine["params"], mine["epochs"])] = mine["runs"]

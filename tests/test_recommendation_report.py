@@ -2,7 +2,7 @@
 
 ``benchmarks/results/recommendation.md`` (and each kept run's page) is rebuilt by
 ``recommendation.py --report`` from the parts beside it, ``selection.md`` by ``selection.py
---report``; a change to how a page reads the parts (a new count, a different test) must come
+--report``, ``recheck.md`` by ``recheck.py --report``; a change to how a page reads the parts (a new count, a different test) must come
 with the page rebuilt, or the committed figures and the code that claims to make them disagree.
 Also the family-wise reading of the targets (Holm) on p-values whose answer is known.
 """
@@ -40,7 +40,7 @@ def _recommendation():
 
 
 #: What a results folder holds besides parts: the pages the reports write.
-PAGES = shutil.ignore_patterns("*.md", "recommendation.json", "selection.json")
+PAGES = shutil.ignore_patterns("*.md", "recommendation.json", "selection.json", "recheck.json")
 
 
 def _report(script: str, page: str, results: Path) -> str:
@@ -57,6 +57,16 @@ def test_the_committed_page_rebuilds_from_its_parts(tmp_path: Path):
     shutil.copytree(results / "recommendation", tmp_path / "recommendation")
     assert _report("recommendation.py", "recommendation.md", tmp_path) == \
         (results / "recommendation.md").read_text()
+
+
+@pytest.mark.parametrize("results", ["results", "results/recommendation-replicate"])
+def test_the_recheck_pages_rebuild_from_their_parts(results: str, tmp_path: Path):
+    folder = BENCH / results
+    if not (folder / "recheck.md").exists():
+        pytest.skip(f"{results}/recheck.md is not committed")
+    for sub in ("recommendation", "recheck"):
+        shutil.copytree(folder / sub, tmp_path / sub)
+    assert _report("recheck.py", "recheck.md", tmp_path) == (folder / "recheck.md").read_text()
 
 
 def test_the_kept_four_trial_page_rebuilds_from_its_parts(tmp_path: Path):
