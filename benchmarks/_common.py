@@ -11,8 +11,10 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,22 @@ def study_of(spec_path: Path, backend: str | None = None):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(spec_path)
     return load_study(study_name(spec, backend), spec.storage)
+
+
+def in_lanes(script: Path, runs: dict[str, list[str]], logs: Path, lanes: int = 2) -> list[str]:
+    """``script`` once per run (name: its arguments), ``lanes`` at a time in the given order,
+    each run's output in ``logs/NAME.log``; the names of the runs that failed. A process per
+    run, not a thread: two TensorFlow runs side by side on two cores, one thread each."""
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def run(name: str) -> int:
+        with open(logs / f"{name}.log", "w") as out:
+            return subprocess.run([sys.executable, str(script), *runs[name]], stdout=out,
+                                  stderr=subprocess.STDOUT).returncode
+
+    with ThreadPoolExecutor(lanes) as pool:
+        codes = list(pool.map(run, runs))
+    return [name for name, code in zip(runs, codes) if code]
 
 
 def write_result(name: str, text: str, data: Any = None) -> Path:

@@ -43,14 +43,12 @@ import dataclasses
 import io
 import json
 import statistics
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, ROOT, WORK, spec_document, write_result
+from _common import RESULTS, ROOT, WORK, in_lanes, spec_document, write_result
 
 MNIST = ROOT.parent / "shared" / "data" / "mnist10k.npz"
 STRATEGIES = ("regsearch", "optuna", "random", "hyperband")
@@ -60,6 +58,8 @@ PARTS = RESULTS / "recommendation"
 def problems(folder: Path) -> dict[str, dict[str, Any]]:
     """Each problem's spec sections on top of ``studies/default.toml``."""
     from sklearn.datasets import load_breast_cancer, load_wine
+
+    from search.export import write_atomic
 
     # The default study is the lecture-notes MLP on digits, so that problem is "default".
     lecture = {"hidden": [50, 50], "batch_norm": True}
@@ -72,9 +72,9 @@ def problems(folder: Path) -> dict[str, dict[str, Any]]:
     }
     for name, loader in (("wine", load_wine), ("breast-cancer", load_breast_cancer)):
         path = folder / f"{name}.csv"
-        if not path.exists():
-            loader(as_frame=True).frame.rename(columns={"target": "label"}).to_csv(path,
-                                                                                   index=False)
+        if not path.exists():  # whole or not at all: two parts in lanes may both write it
+            write_atomic(path, loader(as_frame=True).frame.rename(
+                columns={"target": "label"}).to_csv(index=False))
         # Batches of 32, not the default 100: a fold of wine is 95 rows, one step an epoch at
         # 100, so min_steps (300) alone meant 315 epochs of mostly per-epoch overhead a fit.
         out[name] = {"data": {"dataset": "csv", "path": str(path), "label_column": "label"},
@@ -376,20 +376,12 @@ def run_all(lanes: int = 2) -> None:
     ``results/recommendation/`` to rerun all)."""
     started = time.time()
     log = WORK / "recommendation" / "logs"
-    log.mkdir(parents=True, exist_ok=True)
-
-    def part(task: tuple[str, int]) -> int:
-        name, seed = task
-        with open(log / f"{name}-{seed}.log", "w") as out:
-            return subprocess.run([sys.executable, __file__, "--problem", name, "--seeds",
-                                   str(seed), "--trials", str(TRIALS[name]), "--threads", "1"],
-                                  stdout=out, stderr=subprocess.STDOUT).returncode
-
     tasks = [(name, seed) for seed in SEEDS for name in ORDER
              if not (PARTS / f"{name}-{seed}.json").exists()]
-    with ThreadPoolExecutor(lanes) as pool:
-        codes = list(pool.map(part, tasks))
-    failed = [f"{n}-{s}" for (n, s), c in zip(tasks, codes) if c]
+    failed = in_lanes(Path(__file__), {
+        f"{name}-{seed}": ["--problem", name, "--seeds", str(seed), "--trials",
+                           str(TRIALS[name]), "--threads", "1"] for name, seed in tasks},
+        log, lanes)
     PARTS.mkdir(parents=True, exist_ok=True)
     (PARTS / "run.json").write_text(json.dumps(
         {"seconds": time.time() - started, "lanes": lanes, "trials": TRIALS,

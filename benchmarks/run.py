@@ -34,7 +34,8 @@ FULL = [
     ["recommendation.py", "--all"],
     # Selection rules replayed on the studies recommendation.py kept.
     ["selection.py"],
-    # The page's misses confirmed again on 20 fresh seeds: the settings' or the seeds'?
+    # The page read again with every run confirmed on 20 fresh seeds: misses of the settings or
+    # of the seeds?
     ["recheck.py"],
     ["faults.py"],
     ["cnn.py"],
@@ -53,7 +54,7 @@ QUICK = [
     ["racing.py", "--quick"],
     ["recommendation.py", "--quick"],
     ["selection.py"],
-    ["recheck.py", "--parts", "wine-0", "--count", "2"],
+    ["recheck.py", "--count", "2"],
     ["faults.py", "--quick"],
     ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],
 ]
