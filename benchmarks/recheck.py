@@ -54,6 +54,7 @@ def missed(parts: dict[str, dict[str, Any]]) -> list[str]:
 
 def run_part(part: dict[str, Any], count: int) -> None:
     """One part's recommendations and baseline confirmed on ``count`` fresh seeds."""
+    from search.export import write_atomic
     from search.folds import study_data
     from search.spec import load_spec
 
@@ -68,8 +69,8 @@ def run_part(part: dict[str, Any], count: int) -> None:
     started = time.time()
     confirmed = confirm(spec, refit, part["recommendations"],
                         seeds=list(range(FIRST_SEED, FIRST_SEED + count)))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{name}-{seed}.json").write_text(json.dumps(
+    # Whole or not at all: a run cut short must not leave a part that looks done.
+    write_atomic(OUT / f"{name}-{seed}.json", json.dumps(
         {"problem": name, "seed": seed, "confirmed": confirmed,
          "seconds": time.time() - started}, indent=1) + "\n")
     d = _versus(confirmed, "regsearch", "optuna")
