@@ -22,7 +22,9 @@ Two different questions, deliberately:
      would count that scatter as gap left. Measured on breast cancer (recommendation
      benchmark, search seed 2): a setting with fold gaps -0.017, +0.007, +0.010 (mean 0.000)
      against the baseline's 0.007, 0.013, 0.046 failed this rule on absolute gaps (-0.011,
-     standard error 0.013) and passed it on signed ones (-0.022, 0.009);
+     standard error 0.013) and passed it on signed ones (-0.022, 0.009). Its mean |gap| must
+     also be below the baseline's: a gap overshot past zero (validation accuracy above train
+     by more than the baseline's gap) is not closed;
   3. among those the smallest mean |gap| wins (ties: higher validation accuracy, then the
      earlier trial); when none is left, the answer is no regularization: the baseline.
 
@@ -172,8 +174,10 @@ def select(records: Iterable[Mapping[str, Any]], *, floor: float,
         # Always the standard error: ``tolerance`` is a margin of validation accuracy.
         if base is None:
             return True
+        # Signed, so that noise around a closed gap is not counted as gap left; and smaller
+        # in size than the baseline's, so that a gap overshot past zero is not a closed one.
         d = paired(r, base, "gap", floor)
-        return d.mean < -d.se
+        return d.mean < -d.se and abs(r["gap"]) < abs(base["gap"])
 
     def rank(r: Mapping[str, Any]) -> tuple[float, float, int]:
         return abs(r["gap"]), -r["val_accuracy"], int(r["number"])

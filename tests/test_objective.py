@@ -93,6 +93,15 @@ def test_a_gap_closed_to_zero_counts_on_its_signed_fold_values():
     assert sel.describe()["versus_baseline"]["gap"]["mean"] == pytest.approx(-0.0220, abs=1e-4)
 
 
+def test_a_gap_overshot_past_zero_is_not_closed():
+    # Validation 3 points above train on every fold: the signed gap fell by 5 points, but the
+    # gap is larger in size than the baseline's 2 points, so this is not a closed gap.
+    baseline = rec(0, (0.99, 0.99, 0.99), (0.97, 0.97, 0.97), role="baseline")
+    overshot = rec(1, (0.94, 0.945, 0.935), (0.97, 0.975, 0.965))
+    sel = select([baseline, overshot], floor=FLOOR)
+    assert not sel.regularizes and sel.alternative["number"] == 1
+
+
 def test_explicit_tolerance_replaces_the_standard_error():
     records = [base(), rec(1, (0.95, 0.94, 0.96), (0.94, 0.93, 0.95))]  # 1 point below
     assert not select(records, floor=FLOOR).regularizes
