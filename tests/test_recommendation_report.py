@@ -53,11 +53,12 @@ def _report(script: str, page: str, results: Path) -> str:
     return (results / page).read_text()
 
 
-#: Each results folder with the pages it holds: the committed run, the same code's run on
-#: another CPU, and the run before the signed-gap selection rule.
+#: Each results folder with the pages it holds: the committed run, the earlier code's run on
+#: another CPU, the run before the signed-gap selection rule, and search seeds 3-5.
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
-           "results/recommendation-absgap": ("recommendation", "recheck")}
+           "results/recommendation-absgap": ("recommendation", "recheck"),
+           "results/recommendation-heldout": ("recommendation",)}
 
 
 @pytest.mark.parametrize("results,name", [(f, n) for f, names in FOLDERS.items()
