@@ -370,13 +370,13 @@ TRIALS = {"mnist-wide": 4, "mnist-lecture": 12, "default": 12, "breast-cancer": 
 SEEDS = (0, 1, 2)
 
 
-def run_all(lanes: int = 2) -> None:
-    """Every part not done yet, ``lanes`` at a time (one TensorFlow thread each), then the
-    report; ``run.json`` records this run's parts, time and failures (delete
+def run_all(seeds: tuple[int, ...] = SEEDS, lanes: int = 2) -> None:
+    """Every part of ``seeds`` not done yet, ``lanes`` at a time (one TensorFlow thread each);
+    ``run.json`` records this run's parts, time and failures (delete
     ``results/recommendation/`` to rerun all)."""
     started = time.time()
     log = WORK / "recommendation" / "logs"
-    tasks = [(name, seed) for seed in SEEDS for name in ORDER
+    tasks = [(name, seed) for seed in seeds for name in ORDER
              if not (PARTS / f"{name}-{seed}.json").exists()]
     failed = in_lanes(Path(__file__), {
         f"{name}-{seed}": ["--problem", name, "--seeds", str(seed), "--trials",
@@ -589,7 +589,8 @@ def main() -> None:
     parser.add_argument("--all", action="store_true", help="every part in two lanes, then the "
                         "report (what `make bench` runs)")
     parser.add_argument("--problem", choices=ORDER, help="one problem to run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                        help="search seeds (with --all: which parts it runs)")
     parser.add_argument("--trials", type=int, help="regsearch's trials a search (default: "
                         "the problem's in TRIALS)")
     parser.add_argument("--threads", type=int, help="TensorFlow threads (two parts side by "
@@ -610,7 +611,7 @@ def main() -> None:
             confirm_trial(args.problem, seed, args.trial)
         return
     if args.all:
-        run_all()
+        run_all(tuple(args.seeds))
     for seed in args.seeds if args.problem else []:
         run_part(args.problem, seed, args.trials or TRIALS[args.problem], args.threads)
     if args.report or args.all:

@@ -22,10 +22,10 @@ Two different questions, deliberately:
      would count that scatter as gap left. Measured on breast cancer (recommendation
      benchmark, search seed 2): a setting with fold gaps -0.017, +0.007, +0.010 (mean 0.000)
      against the baseline's 0.007, 0.013, 0.046 failed this rule on absolute gaps (-0.011,
-     standard error 0.013) and passed it on signed ones (-0.022, 0.009). Its mean |gap| must
+     standard error 0.013) and passed it on signed ones (-0.022, 0.009). Its |mean gap| must
      also be below the baseline's: a gap overshot past zero (validation accuracy above train
      by more than the baseline's gap) is not closed;
-  3. among those the smallest mean |gap| wins (ties: higher validation accuracy, then the
+  3. among those the smallest |mean gap| wins (ties: higher validation accuracy, then the
      earlier trial); when none is left, the answer is no regularization: the baseline.
 
   Measured on digits and MNIST, a gap often shrinks because train accuracy drops while
