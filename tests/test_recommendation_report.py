@@ -59,7 +59,7 @@ def _report(script: str, page: str, results: Path) -> str:
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
-           "results/recommendation-heldout": ("recommendation",),
+           "results/recommendation-heldout": ("recommendation", "recheck"),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
 
 
