@@ -495,9 +495,10 @@ def report() -> None:
         # From the first part's start to the last one's end, whatever runs of --all made them.
         span = max(p["finished"] for p in parts) - min(p["finished"] - p["seconds"]
                                                        for p in parts)
-        lines += [f"Comparison: {len(parts)} of {len(ORDER) * len(SEEDS)} runs ("
+        seeds = sorted({p["seed"] for p in parts})
+        lines += [f"Comparison: {len(parts)} of {len(ORDER) * max(len(seeds), len(SEEDS))} runs ("
                   f"{len(by_problem)} problems, search seeds "
-                  f"{', '.join(str(s) for s in sorted({p['seed'] for p in parts}))}), regsearch "
+                  f"{', '.join(str(s) for s in seeds)}), regsearch "
                   f"{_trials(parts)} trials a search: **{span / 60:.0f} min** from the first "
                   f"part's start to the last one's end on this 2-core machine, two lanes side "
                   f"by side (the parts' own times sum to "

@@ -54,12 +54,13 @@ def _report(script: str, page: str, results: Path) -> str:
 
 
 #: Each results folder with the pages it holds: the committed run, the earlier code's run on
-#: another CPU, the run before the signed-gap selection rule, search seeds 3-5, and the run
-#: with trials valued by their fold means.
+#: another CPU, the run before the signed-gap selection rule, search seeds 3-5 and 6-8, and
+#: the run with trials valued by their fold means.
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
            "results/recommendation-heldout": ("recommendation", "recheck"),
+           "results/recommendation-heldout-2": ("recommendation",),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
 
 
