@@ -60,7 +60,7 @@ FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
            "results/recommendation-heldout": ("recommendation", "recheck"),
-           "results/recommendation-heldout-2": ("recommendation",),
+           "results/recommendation-heldout-2": ("recommendation", "recheck"),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
 
 
