@@ -54,13 +54,14 @@ def _report(script: str, page: str, results: Path) -> str:
 
 
 #: Each results folder with the pages it holds: the committed run, the earlier code's run on
-#: another CPU, the run before the signed-gap selection rule, search seeds 3-5 and 6-8, and
-#: the run with trials valued by their fold means.
+#: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8 and 9-11,
+#: and the run with trials valued by their fold means.
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
            "results/recommendation-heldout": ("recommendation", "recheck"),
            "results/recommendation-heldout-2": ("recommendation", "recheck"),
+           "results/recommendation-heldout-3": ("recommendation", "recheck"),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
 
 
