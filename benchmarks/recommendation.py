@@ -576,15 +576,13 @@ def _busy_seconds(parts: list[dict[str, Any]]) -> float:
 
     The comparison's wall time, also when its parts were made by several runs of --all with
     pauses between them (a session's end), which the first-start-to-last-end span would count.
+    Written out because neither pandas' intervals nor the standard library merge a union.
     """
-    busy, start, end = 0.0, None, None
-    for s, e in sorted((p["finished"] - p["seconds"], p["finished"]) for p in parts):
-        if end is None or s > end:
-            busy += 0.0 if end is None else end - start
-            start, end = s, e
-        else:
-            end = max(end, e)
-    return busy + (end - start)
+    busy, reach = 0.0, float("-inf")
+    for start, end in sorted((p["finished"] - p["seconds"], p["finished"]) for p in parts):
+        busy += max(0.0, end - max(start, reach))  # only what sticks out past earlier parts
+        reach = max(reach, end)
+    return busy
 
 
 def _trials(parts: list[dict[str, Any]]) -> str:
