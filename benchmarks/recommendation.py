@@ -238,9 +238,12 @@ def confirm(spec, refit, recs: dict[str, dict[str, Any]],
     # taken, not repeated.
     done: dict[str, list[dict[str, float]]] = {}
     if not fresh and mine["runs"] is not None:
-        assert mine["seeds"] == seeds, (mine["seeds"], seeds)
-        done[key({}, mine["baseline_epochs"])] = mine["baseline_runs"]
-        done[key(mine["params"], mine["epochs"])] = mine["runs"]
+        # A confirmation that grew (search.confirm.needs_more) ran more seeds; the page pairs
+        # every strategy on the first ones.
+        n = len(seeds)
+        assert mine["seeds"][:n] == seeds, (mine["seeds"], seeds)
+        done[key({}, mine["baseline_epochs"])] = mine["baseline_runs"][:n]
+        done[key(mine["params"], mine["epochs"])] = mine["runs"][:n]
     runs: dict[str, list[dict[str, float]]] = {}
     todo = {"baseline": ({}, mine["baseline_epochs"]),
             **{k: (recs[k]["params"], recs[k]["epochs"]) for k in STRATEGIES}}

@@ -82,7 +82,7 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
         if trials is None or restart or not (work_dir(spec) / study_name(spec)).exists():
             check_budget(spec, trials)
     from . import usermodel
-    from .confirm import ensure_confirmation
+    from .confirm import ensure_confirmation, most_seeds
     from .folds import pooled, study_data
     from .objective import evaluator_for
     from .storage import display_url
@@ -129,8 +129,9 @@ def run_study(*, spec_path: str, trials: int | None = None, backend: str | None 
         snap = Snapshot(study)
         if snap.selection is not None:
             print(f"confirming the answer: it and the baseline retrained on train+validation "
-                  f"with {spec.confirm.seeds} fresh seeds each, tested once...", file=out,
-                  flush=True)
+                  f"with {spec.confirm.seeds} fresh seeds each (up to {most_seeds(spec)} if "
+                  f"they accept it while its test accuracy leans below the baseline's), "
+                  f"tested once...", file=out, flush=True)
             try:
                 ensure_confirmation(snap, lambda: refit, evaluator.trainer, out=out)
             except KeyboardInterrupt:

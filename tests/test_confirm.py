@@ -9,8 +9,10 @@ search/objective.py, search/confirm.py, search/export.py), on real tiny digits s
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -215,22 +217,19 @@ def record(params: dict, trains: list[float], vals: list[float]) -> dict:
             "folds_done": 2, "folds_planned": 2, "learns_nothing": False}
 
 
-def test_the_export_holds_the_confirmed_answer_when_confirmation_rejects_the_search(
-        tmp_path, monkeypatch, capsys):
-    """A study whose search (its records made here) chose a harmful setting as closing the gap
-    within noise; confirmation retrains it and the baseline for real, on train + validation,
-    finds it far worse on the test split, and the export says no regularization."""
+def chosen_setting_study(folder: Path, name: str, confirm_section: str) -> tuple[Path, Any]:
+    """A tiny digits study whose search (its records made here) chose a harmful setting,
+    trial 1, as closing the gap within noise; trial 0 is the baseline. ``confirm_section``
+    replaces the spec's ``[confirm]`` table."""
     from search.backends import optuna_backend
     from search.folds import study_data
     from search.study import distribution
 
-    path = tiny(tmp_path, "veto", trials=1, epochs=3)
-    # Three paired seeds: with two, a 95% interval is 12.7 standard errors wide.
-    path.write_text(path.read_text().replace("[confirm]\nseeds = 2\n", "[confirm]\nseeds = 3\n"))
+    path = tiny(folder, name, trials=1, epochs=3)
+    path.write_text(path.read_text().replace("[confirm]\nseeds = 2\n", confirm_section))
     spec = load_spec(path)
-    assert spec.confirm.seeds == 3
     folds, refit = study_data(spec)
-    study = optuna_backend.open_study(spec, stride=3, name="veto")
+    study = optuna_backend.open_study(spec, stride=3, name=name)
     study.set_user_attr("data_sizes", {"train+val": len(refit.y_train), "test": len(refit.y_test),
                                        "fold_train": len(folds[0].y_train),
                                        "fold_val": len(folds[0].y_val)})
@@ -243,6 +242,17 @@ def test_the_export_holds_the_confirmed_answer_when_confirmation_rejects_the_sea
     study.add_trial(optuna.trial.create_trial(
         params=harmful, distributions={k: distribution(spec.space[k]) for k in harmful},
         value=0.9, user_attrs=record(harmful, [0.93, 0.945], [0.905, 0.912])))
+    return path, study
+
+
+def test_the_export_holds_the_confirmed_answer_when_confirmation_rejects_the_search(
+        tmp_path, monkeypatch, capsys):
+    """Confirmation retrains the search's harmful choice and the baseline for real, on
+    train + validation, finds it far worse on the test split, and the export says no
+    regularization."""
+    # Three paired seeds: with two, a 95% interval is 12.7 standard errors wide.
+    path, study = chosen_setting_study(tmp_path, "veto", "[confirm]\nseeds = 3\n")
+    assert load_spec(path).confirm.seeds == 3
 
     snap = Snapshot(study)
     assert snap.selection.regularizes and snap.selection.chosen["number"] == 1
@@ -283,3 +293,92 @@ def test_the_export_holds_the_confirmed_answer_when_confirmation_rejects_the_sea
     assert (tmp_path / "again.keras").is_file()
     assert again == {**doc, "model_file": "again.keras"}
     capsys.readouterr()
+
+
+def test_only_an_acceptance_leaning_below_the_baseline_asks_for_more_seeds():
+    gap_closed = [0.975, 0.96, 0.985]  # train accuracy: the gap falls by 3 points on average
+    leaning = judged([0.955, 0.93, 0.96], gap_closed)  # test -0.0017 on average, within noise
+    assert leaning["verdict"] == "no_cost" and confirm.needs_more(leaning)
+    level = judged([0.95, 0.94, 0.965], gap_closed)  # test +0.0017 on average
+    assert level["verdict"] == "no_cost" and not confirm.needs_more(level)
+    helps = judged([0.97, 0.96, 0.98], [0.99, 0.99, 0.995])
+    assert helps["verdict"] == "helps" and not confirm.needs_more(helps)
+    rejected = judged([0.89, 0.88, 0.90], [0.90, 0.89, 0.905])
+    assert not rejected["regularize"] and not confirm.needs_more(rejected)
+
+
+def scripted(monkeypatch, first: int, setting_tests: list[float]) -> list[tuple[str, int]]:
+    """Trainer.refit and Trainer.accuracy replaced by a script: the baseline scores test
+    0.95/0.94/0.96 in turn at train 1.0, the regularized setting ``setting_tests[i]`` on
+    confirmation seed ``first + i`` at train 0.97. Returns the (setting, seed) pairs trained."""
+    from search.trainer import Trainer
+
+    trained: list[tuple[str, int]] = []
+
+    def refit(self, params, *, seed, epochs, splits):
+        who = "setting" if params.get("dropout") else "baseline"
+        trained.append((who, seed))
+        return (0.97 if who == "setting" else 1.0), (who, seed - first)
+
+    def accuracy(self, model, x, y):
+        who, i = model
+        return setting_tests[i] if who == "setting" else (0.95, 0.94, 0.96)[i % 3]
+
+    monkeypatch.setattr(Trainer, "refit", refit)
+    monkeypatch.setattr(Trainer, "accuracy", accuracy)
+    return trained
+
+
+def test_a_thin_acceptance_grows_to_max_seeds_and_is_rejected_on_all_of_them(
+        tmp_path, monkeypatch, capsys):
+    """The first 3 seeds accept the setting as closing the gap at no cost while its test
+    accuracy is below the baseline's on average; 5 more seeds each show it costs 3 points, so
+    the verdict over all 8 rejects it, and the export holds that."""
+    from search.folds import study_data
+
+    path, study = chosen_setting_study(tmp_path, "grow",
+                                       "[confirm]\nseeds = 3\nmax_seeds = 8\n")
+    spec = load_spec(path)
+    first = confirm.seeds(spec)
+    assert first == confirm.seeds(spec, 8)[:3]
+    trained = scripted(monkeypatch, first[0], [0.955, 0.93, 0.96] + [0.92, 0.91, 0.93] * 2)
+    out = io.StringIO()
+    c = confirm.ensure_confirmation(Snapshot(study), lambda: study_data(spec)[1], out=out)
+
+    assert c["seeds"] == confirm.seeds(spec, 8) and c["first_seeds"] == first
+    assert [s for who, s in trained if who == "setting"] == c["seeds"]
+    assert [s for who, s in trained if who == "baseline"] == c["seeds"]
+    assert c["grown"]["from"] == 3 and c["grown"]["test_accuracy"]["mean"] < 0
+    assert c["difference"]["test_accuracy"]["n"] == 8
+    assert c["difference"]["test_accuracy"]["high"] < 0
+    assert c["verdict"] == "underfits" and not c["regularize"]
+    assert "growing to 8" in out.getvalue()
+    assert any("the first 3 seeds accepted the setting" in n and "over all 8" in n
+               for n in c["notes"])
+    assert all(len(s["runs"]) == 8 for s in c["settings"])
+
+    # The stored confirmation is current: exporting trains only the answer's .keras file.
+    monkeypatch.undo()
+    doc = commands.export_study(study=str(path), output=str(tmp_path / "answer.json"))
+    assert doc["answer"] == "no regularization" and doc["verdict"] == "underfits"
+    assert doc["confirmation"]["seeds"] == c["seeds"]
+    assert "over 8 paired seeds" in doc["statement"]
+    capsys.readouterr()
+
+
+def test_an_acceptance_not_leaning_below_the_baseline_keeps_its_first_seeds(
+        tmp_path, monkeypatch):
+    from search.folds import study_data
+
+    path, study = chosen_setting_study(tmp_path, "keep",
+                                       "[confirm]\nseeds = 3\nmax_seeds = 8\n")
+    spec = load_spec(path)
+    trained = scripted(monkeypatch, confirm.seeds(spec)[0], [0.95, 0.94, 0.965])
+    c = confirm.ensure_confirmation(Snapshot(study), lambda: study_data(spec)[1],
+                                    out=io.StringIO())
+    assert c["seeds"] == confirm.seeds(spec) and c["grown"] is None
+    assert len(trained) == 6
+    assert c["verdict"] == "no_cost" and c["regularize"]
+    # The stored answer is current for the same spec: asking again trains nothing.
+    assert confirm.ensure_confirmation(Snapshot(study), lambda: study_data(spec)[1]) == c
+    assert len(trained) == 6

@@ -281,7 +281,8 @@ def write_spec(folder: Path, extra: str) -> Path:
 @pytest.mark.parametrize("seed,problem", [
     (4294967296, "must be in [0, 4294967295] (NumPy, scikit-learn and Keras take 32-bit seeds), "
                  "got 4294967296"),
-    (4294967295, "must be at most 4294967288: the 8 seeds the folds and the confirmation use "
+    # 3 folds, then confirmation seeds that may grow to confirm.max_seeds (20)
+    (4294967295, "must be at most 4294967273: the 23 seeds the folds and the confirmation use "
                  "count up from it and must stay <= 4294967295, got 4294967295"),
 ])
 def test_a_seed_numpy_cannot_take_is_refused_with_the_range(tmp_path, capsys, seed, problem):
@@ -289,7 +290,10 @@ def test_a_seed_numpy_cannot_take_is_refused_with_the_range(tmp_path, capsys, se
     assert main(["run", str(spec)]) == 1
     assert error_line(capsys) == (f"regsearch: error: {spec}: 1 problem\n  {spec}: study.seed: "
                                   f"{problem}\n")
-    assert load_spec(write_spec(tmp_path, "seed = 4294967288\n")).seed == 4294967288
+    assert load_spec(write_spec(tmp_path, "seed = 4294967273\n")).seed == 4294967273
+    # A confirmation that may not grow (max_seeds at seeds) leaves 8 seeds to count.
+    fixed = "seed = 4294967288\n[confirm]\nmax_seeds = 5\n"
+    assert load_spec(write_spec(tmp_path, fixed)).seed == 4294967288
 
 
 def test_a_limit_leaving_too_few_rows_for_the_folds_names_data_limit(tmp_path):

@@ -24,7 +24,7 @@ def test_default_study_describes_the_lecture_notes_setup():
     assert (t.optimizer, t.batch_size, t.max_epochs) == ("adam", 100, 150)  # to convergence
     assert (spec.evaluation.folds, spec.evaluation.repeats, spec.evaluation.racing) == \
         (3, 1, True)
-    assert spec.confirm.seeds == 5
+    assert (spec.confirm.seeds, spec.confirm.max_seeds) == (5, 20)
     assert spec.storage.startswith("sqlite:///") and spec.storage.endswith("studies/regsearch.db")
     assert spec.search.pruner_warmup > 0 and spec.tolerance is None
 
@@ -92,11 +92,13 @@ BAD = [
     (HEAD + "[training]\nlearning_rate = inf\n", "training.learning_rate",
      "must be finite, got inf"),
     # [confirm] top_k is gone: confirmation retrains only the answer and the baseline.
-    (HEAD + "[confirm]\ntop_k = 3\n", "confirm.top_k", "unknown key; allowed keys: seeds"),
+    (HEAD + "[confirm]\ntop_k = 3\n", "confirm.top_k", "unknown key; allowed keys: max_seeds, seeds"),
     (HEAD + '[confirm]\nseeds = "3"\n', "confirm.seeds", "must be an integer, got string '3'"),
     (HEAD + "[confirm]\nseeds = 1\n", "confirm.seeds",
      "must be >= 2 (a confidence interval needs two paired runs), got 1"),
-    (HEAD + "[confirm]\nrepeats = 3\n", "confirm.repeats", "unknown key; allowed keys: seeds"),
+    (HEAD + "[confirm]\nmax_seeds = 1\n", "confirm.max_seeds",
+     "must be >= 2 (a confidence interval needs two paired runs), got 1"),
+    (HEAD + "[confirm]\nrepeats = 3\n", "confirm.repeats", "unknown key; allowed keys: max_seeds, seeds"),
     (HEAD + "[evaluation]\nfolds = 1\n", "evaluation.folds",
      "must be >= 2 (one fold would leave nothing to validate on), got 1"),
     (HEAD + '[evaluation]\nfolds = "3"\n', "evaluation.folds",
