@@ -124,7 +124,10 @@ def run_regsearch(spec_path: Path) -> dict[str, Any]:
     return {"params": dict(c["params"]), "epochs": entry["epochs"],
             "searched_epochs": snap.counts["epochs"], "verdict": c["verdict"],
             "baseline_epochs": base["epochs"], "runs": runs(entry),
-            "baseline_runs": runs(base), "seeds": list(c["seeds"])}
+            "baseline_runs": runs(base), "seeds": list(c["seeds"]),
+            # Set when the confirmation grew (search.confirm.needs_more): its first seeds'
+            # test difference, which the runs above no longer show alone after a veto.
+            "grown": c.get("grown")}
 
 
 class EpochBudget:

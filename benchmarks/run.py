@@ -37,6 +37,8 @@ FULL = [
     # The page read again with every run confirmed on 20 fresh seeds: misses of the settings or
     # of the seeds?
     ["recheck.py"],
+    # Confirmation's growth rule applied to the runs, beside their fresh-seed recheck.
+    ["grow.py"],
     ["faults.py"],
     ["cnn.py"],
 ]
@@ -55,6 +57,7 @@ QUICK = [
     ["recommendation.py", "--quick"],
     ["selection.py"],
     ["recheck.py", "--count", "2"],
+    ["grow.py"],
     ["faults.py", "--quick"],
     ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],
 ]
