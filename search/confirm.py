@@ -38,6 +38,8 @@ passed 5 seeds at -0.0015 [-0.0138, +0.0108] and was overtuned on 20 fresh ones,
 [-0.0179, -0.0039]. Of the 60 benchmark runs, this condition held in 3 (that one among them);
 no answer whose first seeds' mean was not negative was significantly below the baseline on
 fresh seeds. Growing only where the evidence leans against the setting keeps the cost there.
+Applied to those runs (``benchmarks/grow.py``), growing to 20 seeds vetoes that answer at
+-0.0128 [-0.0208, -0.0047].
 
 The answer is the setting only when the search chose it and the verdict is one of the first
 two; otherwise it is no regularization. Confirmation can veto the search's choice, never
