@@ -15,8 +15,9 @@ on the same folds the study ran:
 
 A regularized pick then goes through regsearch's confirmation as it is: trained on train +
 validation for its refit epochs on the part's confirmation seeds, judged by
-``search.confirm.judge``; a pick that confirmation rejects is answered by no regularization.
-Runs already made (the study's own confirmation) are taken, not repeated. With each rule's
+``search.confirm.judge``, and grown to ``confirm.max_seeds`` seeds where the first ones lean
+against it (``search.confirm.needs_more``); a pick that confirmation rejects is answered by no
+regularization, and the page pairs the answer on the first seeds. Runs already made (the study's own confirmation) are taken, not repeated. With each rule's
 answer in regsearch's place, the issue's targets are counted as `recommendation.md` counts
 them (``recommendation.targets``), against the same plain Optuna, random search and Hyperband
 recommendations.
@@ -54,7 +55,7 @@ def picks(snap) -> dict[str, dict[str, Any]]:
 def run_part(name: str, seed: int) -> dict[str, Any] | None:
     """One part's picks, each confirmed (or taken from the study's confirmation); None when
     the study has no confirmation (no regularized trial completed)."""
-    from search.confirm import judge, refit_epochs, retrain
+    from search.confirm import judge, most_seeds, needs_more, refit_epochs, retrain, seeds
     from search.folds import study_data
     from search.objective import is_baseline, trainer_for
     from search.spec import load_spec
@@ -69,34 +70,52 @@ def run_part(name: str, seed: int) -> dict[str, Any] | None:
               "not replayed", file=sys.stderr)
         return None
     # The study's confirmation: the baseline's runs and one regularized setting's, by trial.
+    # Each pick is judged as the product judges (search.confirm.needs_more): on the first
+    # seeds, grown to the most seeds where those lean against it; the page pairs on the first.
+    first = stored.get("first_seeds", stored["seeds"])
     done = {s["trial"]: s for s in stored["settings"]}
-    base = stored["settings"][0]
+    base, base_record = stored["settings"][0], snap.selection.baseline
     _, refit = study_data(spec)
     floor = 1 / len(refit.y_test)
+    trainer = None
+
+    def runs_on(record: dict[str, Any], wanted: list[int]) -> dict[str, Any]:
+        """``record``'s confirmation setting with its runs on the seeds ``wanted`` (stored
+        runs taken, missing ones trained: a prefix of the same seed sequence)."""
+        nonlocal trainer
+        number = int(record["number"])
+        have = done.setdefault(number, {"label": f"trial {number}", "trial": number,
+                                        "params": setting(record),
+                                        "epochs": refit_epochs(record, spec), "runs": []})
+        more = wanted[len(have["runs"]):]
+        if more:
+            if trainer is None:
+                trainer = trainer_for(spec, refit)
+            have["runs"] = have["runs"] + retrain(trainer, have["params"], have["epochs"],
+                                                  more, refit)
+        return {**have, "runs": have["runs"][:len(wanted)]}
+
     out: dict[str, Any] = {"problem": name, "seed": seed, "baseline_trial": base["trial"],
                            "rules": {}}
-    trainer = None
     try:
         for rule, record in picks(snap).items():
             number = int(record["number"])
-            if number not in done:
-                if trainer is None:
-                    trainer = trainer_for(spec, refit)
-                params, epochs = setting(record), refit_epochs(record, spec)
-                done[number] = {"label": f"trial {number}", "trial": number, "params": params,
-                                "epochs": epochs,
-                                "runs": retrain(trainer, params, epochs, stored["seeds"], refit)}
-            pick = done[number]
-            verdict = (judge(base, pick, True, spec.search.gap_weight, floor=floor)
-                       if not is_baseline(record) else {"verdict": "nothing",
-                                                        "regularize": False})
+            pick = runs_on(record, first)
+            verdict = {"verdict": "nothing", "regularize": False}
+            if not is_baseline(record):
+                first_base = {**base, "runs": base["runs"][:len(first)]}
+                verdict = judge(first_base, pick, True, spec.search.gap_weight, floor=floor)
+                if needs_more(verdict) and most_seeds(spec) > len(first):
+                    every = seeds(spec, most_seeds(spec))
+                    verdict = judge(runs_on(base_record, every), runs_on(record, every), True,
+                                    spec.search.gap_weight, floor=floor)
             answer = pick if verdict["regularize"] else base
             out["rules"][rule] = {
                 "trial": number, "baseline": is_baseline(record), "params": pick["params"],
                 "verdict": verdict["verdict"],
                 "regularize": verdict["regularize"],
                 "runs": [{"train": r["train_accuracy"], "test": r["test_accuracy"]}
-                         for r in answer["runs"]]}
+                         for r in answer["runs"][:len(first)]]}
     finally:
         if trainer is not None:
             trainer.close()
