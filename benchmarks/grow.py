@@ -28,6 +28,7 @@ from recheck import _counts
 from recommendation import ORDER, PARTS, figures, problems, targets, write_spec
 
 from search.confirm import ACCEPTED
+from search.paired import interval_text
 
 OUT = RESULTS / "grow"
 RECHECKS = RESULTS / "recheck"
@@ -107,10 +108,6 @@ def grow(part: dict[str, Any]) -> dict[str, Any] | None:
             "seconds": time.time() - started}
 
 
-def _cell(d: dict[str, Any]) -> str:
-    return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
-
-
 def _row(g: dict[str, Any]) -> str:
     """One fired run as a row of ``grow.md``."""
     recheck = RECHECKS / f"{g['problem']}-{g['seed']}.json"
@@ -118,11 +115,10 @@ def _row(g: dict[str, Any]) -> str:
     if recheck.exists():
         confirmed = json.loads(recheck.read_text())["confirmed"]
         c = confirmed["regsearch"]
-        fresh = (f"{c['diff']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}] "
-                 f"({len(confirmed['seeds'])} seeds)")
-    first = (f"{_cell(g['first']['test_accuracy'])} ({g['first']['test_accuracy']['n']})"
+        fresh = f"{interval_text({**c, 'mean': c['diff']})} ({len(confirmed['seeds'])} seeds)"
+    first = (f"{interval_text(g['first']['test_accuracy'])} ({g['first']['test_accuracy']['n']})"
              if g["first"] else "not recorded")
-    after = (f"{_cell(g['grown']['test_accuracy'])}, gap {_cell(g['grown']['gap'])}, "
+    after = (f"{interval_text(g['grown']['test_accuracy'])}, gap {interval_text(g['grown']['gap'])}, "
              f"{g['verdict']} ({g['grown']['test_accuracy']['n']})" if g["grown"] else
              f"{g['verdict']} ({len(g['seeds'])}; grown in the run)")
     same = ("-" if g["first_seed_reproduced"] is None else

@@ -59,7 +59,7 @@ import numpy as np
 from .guard import floor_for, learns_nothing
 from .models import describe_params
 from .objective import score, trainer_for
-from .paired import CONFIDENCE, Paired
+from .paired import CONFIDENCE, Paired, interval_text
 from .study import Snapshot, setting
 
 if TYPE_CHECKING:
@@ -271,9 +271,8 @@ def grown_note(grown: Mapping[str, Any] | None, used: list[int]) -> list[str]:
     """Why the confirmation has more seeds than ``confirm.seeds``, when it grew."""
     if grown is None:
         return []
-    d = grown["test_accuracy"]
     return [f"the first {grown['from']} seeds accepted the setting as closing the gap at no "
-            f"cost with test accuracy {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
+            f"cost with test accuracy {interval_text(grown['test_accuracy'])} "
             f"against no regularization, below it on average; both were retrained with "
             f"{len(used) - grown['from']} more seeds and the verdict is over all {len(used)}"]
 
@@ -284,11 +283,8 @@ def statement(confirmation: Mapping[str, Any]) -> str:
     other = confirmation["settings"][1]
     n = len(confirmation["seeds"])
 
-    def fig(key: str) -> str:
-        x = d[key]
-        return f"{x['mean']:+.4f} [{x['low']:+.4f}, {x['high']:+.4f}]"
-
-    figures = (f"test accuracy {fig('test_accuracy')}, gap {fig('gap')} against no "
+    figures = (f"test accuracy {interval_text(d['test_accuracy'])}, gap "
+               f"{interval_text(d['gap'])} against no "
                f"regularization ({CONFIDENCE:.0%} intervals over {n} paired seeds)")
     verdict = confirmation["verdict"]
     what = f"{describe_params(other['params'])} ({other['label']})"

@@ -11,7 +11,7 @@ what a difference is judged against; scipy's t distribution turns it into interv
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -68,3 +68,9 @@ class Paired:
         """Plain data, with the two-sided interval, for study attributes and exports."""
         low, high = self.interval(confidence)
         return {**asdict(self), "low": low, "high": high, "confidence": confidence}
+
+
+def interval_text(d: Mapping[str, Any]) -> str:
+    """``+0.0123 [-0.0040, +0.0286]``: a paired mean difference (``Paired.to_dict``) and its
+    interval, as every answer and page writes it."""
+    return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"

@@ -14,7 +14,7 @@ from typing import Any
 from ..confirm import VERDICTS
 from ..models import describe_params
 from ..objective import BASELINE_ROLE
-from ..paired import CONFIDENCE
+from ..paired import CONFIDENCE, interval_text
 from ..study import Snapshot
 
 __all__ = ["DIFFERENCES", "confirmed_role", "counts_line", "describe_params", "difference_text",
@@ -44,11 +44,6 @@ def confirmed_role(confirmation: Mapping[str, Any]) -> str:
     if confirmation["search_regularizes"]:
         return "the search's choice"
     return "the best regularized setting, the search having chosen no regularization"
-
-
-def interval_text(d: Mapping[str, Any]) -> str:
-    """``+0.0123 [-0.0040, +0.0286]``: a paired mean difference and its interval."""
-    return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
 
 
 def significant(d: Mapping[str, Any]) -> str:
