@@ -220,6 +220,12 @@ def run_hyperband(spec, splits, budget: int, folder: Path) -> dict[str, Any]:
     return {"params": result.params, "epochs": result.best_epoch, "searched_epochs": spent["epochs"]}
 
 
+def setting_key(params: dict[str, Any], epochs: int) -> str:
+    """A confirmed setting's identity, for taking runs already made: its parameters and
+    refit epochs."""
+    return json.dumps([sorted(params.items()), max(1, int(epochs))])
+
+
 def confirm(spec, refit, recs: dict[str, dict[str, Any]],
             seeds: list[int] | None = None) -> dict[str, Any]:
     """Every recommendation and the baseline retrained on train+validation with the study's
@@ -234,9 +240,6 @@ def confirm(spec, refit, recs: dict[str, dict[str, Any]],
     fresh = seeds is not None
     seeds = seeds if fresh else confirm_seeds(spec)
 
-    def key(params: dict[str, Any], epochs: int) -> str:
-        return json.dumps([sorted(params.items()), max(1, int(epochs))])
-
     # regsearch's own confirmation trained these exactly as below (on the study's seeds):
     # taken, not repeated.
     done: dict[str, list[dict[str, float]]] = {}
@@ -245,18 +248,18 @@ def confirm(spec, refit, recs: dict[str, dict[str, Any]],
         # every strategy on the first ones.
         n = len(seeds)
         assert mine["seeds"][:n] == seeds, (mine["seeds"], seeds)
-        done[key({}, mine["baseline_epochs"])] = mine["baseline_runs"][:n]
-        done[key(mine["params"], mine["epochs"])] = mine["runs"][:n]
+        done[setting_key({}, mine["baseline_epochs"])] = mine["baseline_runs"][:n]
+        done[setting_key(mine["params"], mine["epochs"])] = mine["runs"][:n]
     runs: dict[str, list[dict[str, float]]] = {}
     todo = {"baseline": ({}, mine["baseline_epochs"]),
             **{k: (recs[k]["params"], recs[k]["epochs"]) for k in STRATEGIES}}
     with trainer_for(spec, refit) as trainer:
         for label, (params, epochs) in todo.items():
-            if key(params, epochs) not in done:
-                done[key(params, epochs)] = [
+            if setting_key(params, epochs) not in done:
+                done[setting_key(params, epochs)] = [
                     {"train": r["train_accuracy"], "test": r["test_accuracy"]}
                     for r in retrain(trainer, params, max(1, int(epochs)), seeds, refit)]
-            runs[label] = done[key(params, epochs)]
+            runs[label] = done[setting_key(params, epochs)]
     floor = 1 / len(refit.y_test)
     out: dict[str, Any] = {"seeds": seeds, "floor": floor}
     for label, these in runs.items():

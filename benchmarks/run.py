@@ -39,6 +39,8 @@ FULL = [
     ["recheck.py"],
     # Confirmation's growth rule applied to the runs, beside their fresh-seed recheck.
     ["grow.py"],
+    # Each selection rule's answer on the recheck's fresh seeds.
+    ["selection.py", "--fresh"],
     ["faults.py"],
     ["cnn.py"],
 ]
@@ -58,6 +60,7 @@ QUICK = [
     ["selection.py"],
     ["recheck.py", "--count", "2"],
     ["grow.py"],
+    ["selection.py", "--fresh"],
     ["faults.py", "--quick"],
     ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],
 ]

@@ -154,13 +154,17 @@ def near(record: Mapping[str, Any], other: Mapping[str, Any], *, floor: float,
 
 
 def select(records: Iterable[Mapping[str, Any]], *, floor: float,
-           tolerance: float | None = None) -> Selection | None:
+           tolerance: float | None = None, prefer: str = "gap") -> Selection | None:
     """Apply the selection rule to completed-trial records (``number``, ``val_accuracy``,
     ``gap``, per-fold ``folds``, and ``role`` for the baseline's). None when there is none.
 
     ``floor`` is the smallest standard error believed (one validation sample of a fold);
-    ``tolerance`` from the spec replaces the standard error as the margin.
+    ``tolerance`` from the spec replaces the standard error as the margin. Among the settings
+    that qualify, ``prefer="gap"`` (the rule) takes the smallest mean |gap|;
+    ``"accuracy"`` the most accurate, which ``benchmarks/selection.py`` measures against it.
     """
+    if prefer not in ("gap", "accuracy"):
+        raise ValueError(f"prefer: {prefer!r}; allowed: 'gap', 'accuracy'")
     rows = [r for r in records if _finite(r.get("val_accuracy")) and _finite(r.get("gap"))]
     if not rows:
         return None
@@ -180,6 +184,8 @@ def select(records: Iterable[Mapping[str, Any]], *, floor: float,
         return d.mean < -d.se and abs(r["gap"]) < abs(base["gap"])
 
     def rank(r: Mapping[str, Any]) -> tuple[float, float, int]:
+        if prefer == "accuracy":
+            return -r["val_accuracy"], abs(r["gap"]), int(r["number"])
         return abs(r["gap"]), -r["val_accuracy"], int(r["number"])
 
     candidates = [r for r in rows if within(r, best) and within(r, base)]

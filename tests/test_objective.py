@@ -72,6 +72,20 @@ def test_a_setting_that_closes_the_gap_within_accuracy_noise_is_chosen():
     assert versus["gap"]["mean"] < 0
 
 
+def test_preferring_accuracy_takes_the_most_accurate_of_the_same_qualifying_settings():
+    records = [
+        base(),
+        rec(1, (0.975, 0.965, 0.98), (0.962, 0.950, 0.968)),  # gap 0.013, val 0.960
+        rec(2, (0.985, 0.975, 0.99), (0.966, 0.952, 0.968)),  # gap 0.021, val 0.962: closes too
+        rec(3, (1.0, 1.0, 1.0), (0.975, 0.945, 0.970)),  # most accurate, gap not closed
+    ]
+    assert select(records, floor=FLOOR).chosen["number"] == 1
+    sel = select(records, floor=FLOOR, prefer="accuracy")
+    assert sel.regularizes and sel.chosen["number"] == 2 and sel.best["number"] == 3
+    with pytest.raises(ValueError, match="prefer"):
+        select(records, floor=FLOOR, prefer="gapp")
+
+
 def test_a_collapsed_setting_with_the_smallest_gap_is_not_chosen():
     records = [base(), rec(1, (0.42, 0.40, 0.41), (0.418, 0.40, 0.41)),
                rec(2, (0.98, 0.975, 0.985), (0.962, 0.951, 0.971))]
