@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .paired import Paired
 
@@ -154,14 +154,16 @@ def near(record: Mapping[str, Any], other: Mapping[str, Any], *, floor: float,
 
 
 def select(records: Iterable[Mapping[str, Any]], *, floor: float,
-           tolerance: float | None = None, prefer: str = "gap") -> Selection | None:
+           tolerance: float | None = None,
+           prefer: Literal["gap", "accuracy"] = "gap") -> Selection | None:
     """Apply the selection rule to completed-trial records (``number``, ``val_accuracy``,
     ``gap``, per-fold ``folds``, and ``role`` for the baseline's). None when there is none.
 
     ``floor`` is the smallest standard error believed (one validation sample of a fold);
     ``tolerance`` from the spec replaces the standard error as the margin. Among the settings
     that qualify, ``prefer="gap"`` (the rule) takes the smallest mean |gap|;
-    ``"accuracy"`` the most accurate, which ``benchmarks/selection.py`` measures against it.
+    ``"accuracy"`` the most accurate, which ``benchmarks/selection.py`` measures against it
+    (``Selection.describe`` states the rule as ``RULE``, the smallest gap).
     """
     if prefer not in ("gap", "accuracy"):
         raise ValueError(f"prefer: {prefer!r}; allowed: 'gap', 'accuracy'")
