@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from _common import RESULTS, WORK, write_result
+from recheck import OUT as RECHECKS
 from recheck import _counts
-from recommendation import ORDER, PARTS, figures, problems, targets, write_spec
+from recommendation import ORDER, PARTS, figures, problems, runs_of, targets, write_spec
 
 from search.confirm import ACCEPTED
 from search.paired import interval_text
 
 OUT = RESULTS / "grow"
-RECHECKS = RESULTS / "recheck"
 
 
 def as_setting(label: str, params: dict[str, Any], epochs: int,
@@ -136,9 +136,8 @@ def with_rule(confirmed: dict[str, Any], fired: dict[str, Any] | None) -> dict[s
     if fired is None or fired["in_run"] or fired["regularize"]:
         return confirmed
     base = confirmed["baseline"]
-    gaps = base.get("gaps") or [base["gap"]] * len(base["tests"])
-    runs = [{"train": t + g, "test": t} for t, g in zip(base["tests"], gaps)]
-    return {**confirmed, "regsearch": figures(runs, base["tests"], confirmed["floor"])}
+    return {**confirmed, "regsearch": figures(runs_of(base), base["tests"],
+                                              confirmed["floor"])}
 
 
 def report() -> None:

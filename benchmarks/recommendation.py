@@ -117,14 +117,10 @@ def run_regsearch(spec_path: Path) -> dict[str, Any]:
                 "runs": None, "baseline_runs": None, "seeds": None}
     base, entry = c["settings"][0], c["settings"][1] if c["regularize"] else c["settings"][0]
 
-    def runs(setting: dict[str, Any]) -> list[dict[str, float]]:
-        return [{"train": r["train_accuracy"], "test": r["test_accuracy"]}
-                for r in setting["runs"]]
-
     return {"params": dict(c["params"]), "epochs": entry["epochs"],
             "searched_epochs": snap.counts["epochs"], "verdict": c["verdict"],
-            "baseline_epochs": base["epochs"], "runs": runs(entry),
-            "baseline_runs": runs(base), "seeds": list(c["seeds"]),
+            "baseline_epochs": base["epochs"], "runs": page_runs(entry["runs"]),
+            "baseline_runs": page_runs(base["runs"]), "seeds": list(c["seeds"]),
             # Set when the confirmation grew (search.confirm.needs_more): its first seeds'
             # test difference, which the runs above no longer show alone after a veto.
             "grown": c.get("grown")}
@@ -256,9 +252,8 @@ def confirm(spec, refit, recs: dict[str, dict[str, Any]],
     with trainer_for(spec, refit) as trainer:
         for label, (params, epochs) in todo.items():
             if setting_key(params, epochs) not in done:
-                done[setting_key(params, epochs)] = [
-                    {"train": r["train_accuracy"], "test": r["test_accuracy"]}
-                    for r in retrain(trainer, params, max(1, int(epochs)), seeds, refit)]
+                done[setting_key(params, epochs)] = page_runs(
+                    retrain(trainer, params, max(1, int(epochs)), seeds, refit))
             runs[label] = done[setting_key(params, epochs)]
     floor = 1 / len(refit.y_test)
     out: dict[str, Any] = {"seeds": seeds, "floor": floor}
@@ -266,6 +261,19 @@ def confirm(spec, refit, recs: dict[str, dict[str, Any]],
         out[label] = figures(these, None if label == "baseline" else
                              [r["test"] for r in runs["baseline"]], floor)
     return out
+
+
+def page_runs(runs: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Confirmation runs (``search.confirm.retrain``'s, or a stored confirmation's) as the
+    page keeps them: per seed, train and test accuracy."""
+    return [{"train": r["train_accuracy"], "test": r["test_accuracy"]} for r in runs]
+
+
+def runs_of(f: dict[str, Any]) -> list[dict[str, float]]:
+    """``figures``' per-seed runs back from its output (a part recorded before per-seed gaps
+    were kept gives every seed the mean gap)."""
+    gaps = f.get("gaps") or [f["gap"]] * len(f["tests"])
+    return [{"train": t + g, "test": t} for t, g in zip(f["tests"], gaps)]
 
 
 def figures(runs: list[dict[str, float]], baseline_tests: list[float] | None,

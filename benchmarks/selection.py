@@ -50,8 +50,8 @@ from typing import Any
 
 from _common import RESULTS, WORK, write_result
 from recheck import OUT as RECHECKS
-from recommendation import (ORDER, PARTS, STRATEGIES, _setting, figures, setting_key,
-                            targets)
+from recommendation import (ORDER, PARTS, STRATEGIES, _setting, figures, page_runs, runs_of,
+                            setting_key, targets)
 
 RULES = ("regsearch", "accuracy", "score", "regularize", "closer", "regsearch-grow",
          "closer-grow")
@@ -148,8 +148,7 @@ def run_part(name: str, seed: int) -> dict[str, Any] | None:
                 "regularize": verdict["regularize"], "judged_on": judged_on,
                 # The pick against the baseline on test over the seeds that judged it.
                 "test_difference": verdict.get("difference", {}).get("test_accuracy"),
-                "runs": [{"train": r["train_accuracy"], "test": r["test_accuracy"]}
-                         for r in answer["runs"][:len(first)]]}
+                "runs": page_runs(answer["runs"][:len(first)])}
     finally:
         if trainer is not None:
             trainer.close()
@@ -174,10 +173,7 @@ def fresh_part(name: str, seed: int) -> None:
     c = json.loads((RECHECKS / f"{name}-{seed}.json").read_text())["confirmed"]
     recs = json.loads((PARTS / f"{name}-{seed}.json").read_text())["recommendations"]
 
-    def as_runs(f: dict[str, Any]) -> list[dict[str, float]]:
-        return [{"train": t + g, "test": t} for t, g in zip(f["tests"], f["gaps"])]
-
-    known = {setting_key(recs[k]["params"], recs[k]["epochs"]): as_runs(c[k])
+    known = {setting_key(recs[k]["params"], recs[k]["epochs"]): runs_of(c[k])
              for k in STRATEGIES}
     known.update({setting_key(a["params"], a["epochs"]): a["fresh"]
                   for a in replay["rules"].values() if a["regularize"] and "fresh" in a})
@@ -187,7 +183,7 @@ def fresh_part(name: str, seed: int) -> None:
             if "fresh" in answer:
                 continue
             if not answer["regularize"]:
-                answer["fresh"] = as_runs(c["baseline"])
+                answer["fresh"] = runs_of(c["baseline"])
                 continue
             key = setting_key(answer["params"], answer["epochs"])
             if key not in known:
@@ -195,9 +191,8 @@ def fresh_part(name: str, seed: int) -> None:
                     spec = load_spec(WORK / "recommendation" / name / f"{name}-{seed}.toml")
                     _, refit = study_data(spec)
                     trainer = trainer_for(spec, refit)
-                known[key] = [{"train": r["train_accuracy"], "test": r["test_accuracy"]}
-                              for r in retrain(trainer, answer["params"], answer["epochs"],
-                                               c["seeds"], refit)]
+                known[key] = page_runs(retrain(trainer, answer["params"], answer["epochs"],
+                                               c["seeds"], refit))
             answer["fresh"] = known[key]
     finally:
         if trainer is not None:
