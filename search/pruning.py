@@ -1,5 +1,6 @@
 """When a trial stops early: within a fold (an Optuna pruner on per-epoch values), between
-folds (racing), and replaying recorded curves to judge a pruner configuration.
+folds (racing, and screening after the first), and replaying recorded curves to judge a
+pruner configuration.
 
 * ``FoldPruner`` applies a per-epoch pruner (``PatientPruner`` over ``PercentilePruner``, as the
   spec configures) within the first fold, which every trial runs: the evaluator reports step
@@ -17,6 +18,13 @@ folds (racing), and replaying recorded curves to judge a pruner configuration.
   the difference is large against its spread, as it is for settings that learn poorly
   (benchmarks/results/racing.md replays both, and a rule that may stop after the first fold).
 
+* ``screen`` stops a trial after its first fold when its validation accuracy there is below
+  the best ``evaluation.screen`` share of the earlier trials' first folds: successive halving
+  with folds as the resource, so that the same epochs look at more settings. Optuna's
+  ``SuccessiveHalvingPruner`` and ``PercentilePruner`` compare values reported at the same
+  step, but EarlyStopping ends each trial's first fold at another epoch, so the first folds'
+  end figures are compared here.
+
 The replay (``replay``) is used by the pruner benchmark and its test: given full (unpruned)
 per-epoch curves of real trials, in the order they ran, which trials would a pruner stop,
 after how many epochs, and would it have stopped a trial the selection rule wants? Optuna does the pruning itself
@@ -30,6 +38,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import optuna
 
 from .paired import CONFIDENCE, Paired
@@ -70,6 +79,20 @@ def race(mine: Sequence[float], best: Sequence[float], *, best_trial: int, floor
     return (f"raced after {d.n} folds: validation accuracy {d.mean:+.4f} (standard error "
             f"{d.se:.4f}) against trial {best_trial} on the same folds, significantly lower "
             f"(one-sided {confidence:.0%})")
+
+
+def screen(mine: float, earlier: Sequence[float], *, keep: float,
+           startup: int) -> str | None:
+    """Why a trial should stop after its first fold, or None: its validation accuracy there
+    (``mine``) is below the ``1 - keep`` quantile of the ``earlier`` trials' first folds. It
+    screens nothing until ``startup`` earlier first folds are known, or when ``keep`` is 1."""
+    if keep >= 1 or not earlier or len(earlier) < startup:
+        return None
+    cut = float(np.quantile(earlier, 1 - keep))
+    if mine >= cut:
+        return None
+    return (f"screened after fold 1: validation accuracy {mine:.4f}, below {cut:.4f}, the "
+            f"best {keep:.0%} of {len(earlier)} earlier trials' first folds")
 
 
 @dataclass(frozen=True)

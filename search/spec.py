@@ -241,12 +241,19 @@ class EvaluationSpec:
     """How each trial is scored (search/folds.py): stratified ``folds``-fold cross-validation of
     train + validation, ``repeats`` times with reshuffled folds, the same folds for every trial
     and the baseline so that they compare paired. ``racing`` stops a trial after a fold once it
-    is significantly below the best so far on the folds done (search/racing.py)."""
+    is significantly below the best so far on the folds done, and ``screen`` after the first
+    fold once it is below the best share of earlier trials (search/pruning.py)."""
 
     folds: int = key(int, 3, check=lambda v: None if v >= 2 else
                      "must be >= 2 (one fold would leave nothing to validate on)")
     repeats: int = key(int, 1, check=positive)
     racing: bool = key(bool, True)
+    # The share of trials that go on past the first fold (``pruning.screen``): a trial whose
+    # first-fold validation accuracy is below that share of earlier trials' stops there. 1
+    # screens nothing. Successive halving with folds as the resource: the same epochs see more
+    # settings, which the selection then compares on every fold.
+    screen: float = key(float, 1.0, check=lambda v: None if 0 < v <= 1 else
+                        "must be in (0, 1]: the share of trials kept after the first fold")
 
 
 def _two_paired(v: int) -> str | None:

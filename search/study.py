@@ -99,7 +99,7 @@ def open_study(spec: StudySpec, *, name: str, backend: str,
 #: the keys among them that do not change a trial's result (``spec_changes`` says why).
 MEANING = ("data", "model", "training", "evaluation", "study.space", "study.seed",
            "search.gap_weight")
-NEUTRAL = ("training.reuse_model", "evaluation.racing")
+NEUTRAL = ("training.reuse_model", "evaluation.racing", "evaluation.screen")
 
 
 def spec_changes(old_doc: dict[str, Any], new_doc: dict[str, Any]) -> list[str]:
@@ -112,10 +112,10 @@ def spec_changes(old_doc: dict[str, Any], new_doc: dict[str, Any]) -> list[str]:
     (``[model]``, ``[training]``), over the same space (``study.space``) and by the same
     objective (``search.gap_weight``); the baseline was scored so too. Everything else changes
     how the search goes on, not what a trial measures: the budget and failure limit, sampler
-    and pruner settings, racing (it stops a losing trial between folds, as a pruner does),
-    ``training.reuse_model`` (the same computation, ``search/reuse.py``), ``[keras_tuner]``,
-    ``[workers]``, ``[confirm]``, ``[selection]``, the storage and the backend (a study of
-    another backend is another study).
+    and pruner settings, racing and screening (they stop a losing trial between folds, as a
+    pruner does), ``training.reuse_model`` (the same computation, ``search/reuse.py``),
+    ``[keras_tuner]``, ``[workers]``, ``[confirm]``, ``[selection]``, the storage and the
+    backend (a study of another backend is another study).
 
     The stored document is read back as a spec first, so a key an older regsearch did not
     write counts as its default, as every command reading the study takes it.

@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 import pytest
 
-from search import commands, confirm
+from search import cli, commands, confirm
 from search.errors import RegsearchError
 from search.spec import load_spec
 from search.study import Snapshot, baseline_trial, counted_trials
@@ -99,6 +99,29 @@ def test_a_setting_that_learns_poorly_is_raced_out_between_folds(tmp_path, capsy
     assert study.user_attrs.get("confirmation") is None
     with pytest.raises(RegsearchError, match="no regularized trial has completed yet"):
         commands.export_study(study=str(spec), output=str(tmp_path / "x.json"))
+
+
+def test_screening_stops_a_poor_first_fold_from_the_cli(tmp_path):
+    spec = tiny(tmp_path, "screen", trials=1, epochs=4, folds=3, search='pruner = "none"\n')
+    # Screening from the first trial on (the baseline's first fold is the one before it).
+    spec.write_text(spec.read_text().replace("pruner_startup = 2", "pruner_startup = 1").replace(
+        "[evaluation]\nfolds = 3\n", "[evaluation]\nfolds = 3\nracing = false\nscreen = 0.5\n"))
+    study = optuna.create_study(study_name="screen", storage=storage_of(spec),
+                                direction="maximize")
+    study.enqueue_trial({"dropout": 0.5, "regularizer": "l1", "l1": 0.1})
+    assert cli.main(["run", str(spec), "--no-progress"]) == 0
+
+    study = optuna.load_study(study_name="screen", storage=storage_of(spec))
+    baseline = baseline_trial(study)
+    [trial] = counted_trials(study)
+    assert trial.state.name == "PRUNED"
+    attrs = trial.user_attrs
+    # Racing is off and would need two folds: the screen alone stopped it, after one.
+    assert attrs["stopped"] == "raced" and attrs["folds_done"] == 1
+    first = baseline.user_attrs["folds"][0]["val_accuracy"]
+    assert attrs["stop_reason"] == (
+        f"screened after fold 1: validation accuracy {attrs['folds'][0]['val_accuracy']:.4f}, "
+        f"below {first:.4f}, the best 50% of 1 earlier trials' first folds")
 
 
 def test_the_baseline_wins_when_every_regularized_setting_is_worse(tmp_path, capsys):

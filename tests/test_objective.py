@@ -9,7 +9,7 @@ import pytest
 
 from search.objective import RULE, near, score, select
 from search.paired import Paired
-from search.pruning import race
+from search.pruning import race, screen
 
 FLOOR = 1 / 700  # one validation sample of a digits fold
 
@@ -145,3 +145,17 @@ def test_racing_stops_only_a_trial_significantly_below_the_best():
     assert race([0.955, 0.948], best, best_trial=0, floor=FLOOR) is None  # within noise
     reason = race([0.40, 0.41], best, best_trial=7, floor=FLOOR)
     assert reason and "trial 7" in reason and "2 folds" in reason
+
+
+def test_screening_keeps_the_best_share_of_first_folds_after_its_start_up():
+    earlier = [0.90, 0.92, 0.94, 0.96]
+    # Too few earlier first folds, or a share of 1: nothing is screened.
+    assert screen(0.10, earlier[:2], keep=0.5, startup=3) is None
+    assert screen(0.10, earlier, keep=1.0, startup=0) is None
+    # The best half of 0.90..0.96 starts at their median, 0.93: at or above it goes on.
+    assert screen(0.93, earlier, keep=0.5, startup=3) is None
+    reason = screen(0.925, earlier, keep=0.5, startup=3)
+    assert reason == ("screened after fold 1: validation accuracy 0.9250, below 0.9300, the "
+                      "best 50% of 4 earlier trials' first folds")
+    # A third kept: the cut is the 2/3 quantile (0.94), so 0.935 stops where a half went on.
+    assert screen(0.935, earlier, keep=1 / 3, startup=3) is not None

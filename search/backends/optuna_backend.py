@@ -24,6 +24,7 @@ from ..evaluation import Evaluator, FoldedResult, Race
 from ..guard import floor_for
 from ..pruning import FoldPruner
 from ..pruning import race as race_rule
+from ..pruning import screen as screen_rule
 from ..trainer import TrainResult
 from ..space import Choice, Float, Space
 from ..spec import SearchSpec, StudySpec
@@ -105,12 +106,33 @@ def record(trial: optuna.trial.Trial, result: FoldedResult, floor: float) -> Non
         trial.set_user_attr(key, value)
 
 
-def racer(trial: optuna.trial.Trial, evaluator: Evaluator) -> Race:
-    """The racing rule for ``trial``: after each fold, compare it with the completed trial of
-    best mean validation accuracy (the baseline included), paired on the folds done."""
+def first_folds(study: optuna.Study, number: int) -> list[float]:
+    """The validation accuracy of every other finished trial's first fold (the baseline's
+    included), where that fold ran to its end: a fold cut by the per-epoch pruner did not."""
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        folds = t.user_attrs.get("folds") or []
+        if t.number != number and folds and folds[0].get("stopped") != "pruned":
+            out.append(float(folds[0]["val_accuracy"]))
+    return out
+
+
+def racer(trial: optuna.trial.Trial, evaluator: Evaluator, spec: StudySpec) -> Race:
+    """What stops ``trial`` between folds: after the first, screening (``pruning.screen``,
+    when ``evaluation.screen`` is below 1; its start-up is the pruner's); after each fold, with
+    ``evaluation.racing``, a comparison with the completed trial of best mean validation
+    accuracy (the baseline included), paired on the folds done."""
     floor = 1 / min(len(f.y_val) for f in evaluator.folds)
+    keep = spec.evaluation.screen
 
     def race(done: list[TrainResult]) -> str | None:
+        if len(done) == 1 and keep < 1:
+            reason = screen_rule(done[0].val_accuracy, first_folds(trial.study, trial.number),
+                                 keep=keep, startup=spec.search.pruner_startup)
+            if reason:
+                return reason
+        if not spec.evaluation.racing:
+            return None
         full = [t for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if len(t.user_attrs.get("folds") or []) >= len(done)]
         if not full:
@@ -161,7 +183,8 @@ def make_objective(spec: StudySpec,
         try:
             result = evaluator.evaluate(
                 params, report=report,
-                race=racer(trial, evaluator) if spec.evaluation.racing else None)
+                race=(racer(trial, evaluator, spec)
+                      if spec.evaluation.racing or spec.evaluation.screen < 1 else None))
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise TrialFailure(str(exc)) from exc
