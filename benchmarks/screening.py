@@ -173,12 +173,14 @@ def main() -> None:
                         "that the draw rechecked")
     parser.add_argument("--trials", type=int, help="trials a search (default: TRIALS)")
     parser.add_argument("--keep", type=float, default=KEEP, help="evaluation.screen")
+    parser.add_argument("--threads", type=int, help="TensorFlow threads (op determinism gives "
+                        "the same figures on any count)")
     parser.add_argument("--report", action="store_true", help="only rebuild the page")
     args = parser.parse_args()
     if not args.report:
         from search.trainer import configure_tensorflow
 
-        configure_tensorflow()
+        configure_tensorflow(args.threads)
         keys = args.parts or sorted(p.stem for p in RECHECKS.glob("*-*.json"))
         for key in keys:
             if not (PARTS / f"{key}.json").exists() or not (RECHECKS / f"{key}.json").exists():
