@@ -41,6 +41,8 @@ FULL = [
     ["grow.py"],
     # Each selection rule's answer on the recheck's fresh seeds.
     ["selection.py", "--fresh"],
+    # regsearch again with screening after the first fold, against the recheck's fresh seeds.
+    ["screening.py"],
     ["faults.py"],
     ["cnn.py"],
 ]
@@ -61,6 +63,7 @@ QUICK = [
     ["recheck.py", "--count", "2"],
     ["grow.py"],
     ["selection.py", "--fresh"],
+    ["screening.py", "--trials", "4"],
     ["faults.py", "--quick"],
     ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],
 ]

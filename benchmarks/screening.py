@@ -43,6 +43,31 @@ TRIALS = {"mnist-wide": 6, "mnist-lecture": 20, "default": 20, "breast-cancer": 
 KEEP = 0.33
 
 
+def stopped(key: str) -> dict[str, int]:
+    """What stopped the screened study's trials early (``WORK``'s study of run ``key``): how
+    many the screen stopped, the pruner within the first fold, or racing, and the epochs the
+    screened trials would have spent on their later folds at their first fold's epochs (the
+    epochs screening saved, estimated)."""
+    from search.spec import load_spec
+    from search.storage import load_study
+    from search.study import Snapshot
+
+    name = key.rsplit("-", 1)[0]
+    spec = load_spec(WORK / "screening" / name / f"{key}.toml")
+    frame = Snapshot(load_study(key, spec.storage)).frame
+    out = {"screened": 0, "pruned": 0, "raced": 0, "saved_epochs": 0}
+    for row in frame.to_dict("records"):
+        reason = row.get("stop_reason")
+        if not isinstance(reason, str):
+            continue
+        kind = ("screened" if reason.startswith("screened") else
+                "raced" if row["stopped"] == "raced" else "pruned")
+        out[kind] += 1
+        if kind == "screened":
+            out["saved_epochs"] += int(row["epochs"]) * (int(row["folds_planned"]) - 1)
+    return out
+
+
 def run_part(key: str, trials: int | None, keep: float) -> None:
     """One run screened: search, confirmation, and the answer on the recheck's fresh seeds."""
     from search.confirm import retrain
@@ -85,7 +110,8 @@ def run_part(key: str, trials: int | None, keep: float) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     write_atomic(OUT / f"{key}.json", json.dumps(
         {"problem": name, "seed": seed, "trials": trials, "keep": keep, "answer": answer,
-         "regularizes": regularizes, "fresh": fresh, "search_seconds": searched,
+         "regularizes": regularizes, "fresh": fresh, "stopped": stopped(key),
+         "search_seconds": searched,
          "seconds": time.time() - started}, indent=1) + "\n")
     fig = figures(fresh, c["baseline"]["tests"], c["floor"])
     print(f"{key}: screened answer {_setting(answer['params'])} ({answer['verdict']}), fresh "
@@ -144,21 +170,29 @@ def report() -> None:
         f"Random search spent {random_epochs} epochs over these runs.", "",
         "## Per run (fresh seeds; differences paired by seed, 95% intervals)", "",
         "| run | screened answer | verdict | test vs baseline | vs plain Optuna | vs unscreened "
-        "| unscreened answer | epochs searched: screened / unscreened |",
-        "|---|---|---|---|---|---|---|---|"]
+        "| unscreened answer | epochs searched: screened / unscreened | trials screened / "
+        "pruned / raced (epochs screening saved) |",
+        "|---|---|---|---|---|---|---|---|---|"]
     for k in keys:
         c, s = checks[k], screened(k)
         mine = {**s, "unscreened": c["regsearch"]}
         a = runs[k]["answer"]
-        rows_ = [_versus(s, "regsearch", "optuna"), _versus(mine, "regsearch", "unscreened")]
-        f = s["regsearch"]
-        vs_base = (f["diff"], f["low"], f["high"])
+        f, old = s["regsearch"], parts[k]["recommendations"]["regsearch"]
         lines.append(
             f"| {k} | {_setting(a['params']) if runs[k]['regularizes'] else 'none'} | "
-            f"{a['verdict']} | {_interval(vs_base)} | {_interval(rows_[0])} | "
-            f"{_interval(rows_[1])} | {_setting(parts[k]['recommendations']['regsearch']['params'])} | "
-            f"{a['searched_epochs']} / {parts[k]['recommendations']['regsearch']['searched_epochs']} |")
+            f"{a['verdict']} | {_interval((f['diff'], f['low'], f['high']))} | "
+            f"{_interval(_versus(s, 'regsearch', 'optuna'))} | "
+            f"{_interval(_versus(mine, 'regsearch', 'unscreened'))} | {_setting(old['params'])} "
+            f"| {a['searched_epochs']} / {old['searched_epochs']} | "
+            f"{_stops(runs[k].get('stopped'))} |")
     write_result("screening", "\n".join(lines) + "\n", {"runs": runs})
+
+
+def _stops(st: dict[str, int] | None) -> str:
+    """A run's early stops, ``screened / pruned / raced (saved epochs)``."""
+    if st is None:
+        return "-"
+    return f"{st['screened']} / {st['pruned']} / {st['raced']} ({st['saved_epochs']})"
 
 
 def _interval(d: Any) -> str:
@@ -185,7 +219,14 @@ def main() -> None:
         for key in keys:
             if not (PARTS / f"{key}.json").exists() or not (RECHECKS / f"{key}.json").exists():
                 sys.exit(f"{key}: needs its part and its recheck (recommendation.py, recheck.py)")
-            if (OUT / f"{key}.json").exists():
+            path = OUT / f"{key}.json"
+            if path.exists():
+                kept = json.loads(path.read_text())
+                if "stopped" not in kept:  # kept from before the script counted them
+                    from search.export import write_atomic
+
+                    kept["stopped"] = stopped(key)
+                    write_atomic(path, json.dumps(kept, indent=1) + "\n")
                 continue
             run_part(key, args.trials, args.keep)
     report()

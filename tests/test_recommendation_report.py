@@ -2,7 +2,8 @@
 
 ``benchmarks/results/recommendation.md`` (and each kept run's page) is rebuilt by
 ``recommendation.py --report`` from the parts beside it, ``selection.md`` by ``selection.py
---report``, ``recheck.md`` by ``recheck.py --report``; a change to how a page reads the parts
+--report``, ``recheck.md`` by ``recheck.py --report``, ``screening.md`` by ``screening.py
+--report``; a change to how a page reads the parts
 (a new count, a different test) must come with the page rebuilt, or the committed figures and
 the code that claims to make them disagree.
 Also the family-wise reading of the targets (Holm) on p-values whose answer is known.
@@ -54,15 +55,17 @@ def _report(script: str, page: str, results: Path) -> str:
 
 
 #: Each results folder with the pages it holds: the committed run, the earlier code's run on
-#: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8, 9-11 and 12,
-#: and the run with trials valued by their fold means.
+#: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8, 9-11 and 12
+#: (with their screened searches), and the run with trials valued by their fold means.
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
            "results/recommendation-heldout": ("recommendation", "recheck"),
            "results/recommendation-heldout-2": ("recommendation", "recheck"),
-           "results/recommendation-heldout-3": ("recommendation", "selection", "recheck"),
-           "results/recommendation-heldout-4": ("recommendation", "selection", "recheck"),
+           "results/recommendation-heldout-3": ("recommendation", "selection", "recheck",
+                                                "screening"),
+           "results/recommendation-heldout-4": ("recommendation", "selection", "recheck",
+                                                "screening"),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
 
 
@@ -70,8 +73,10 @@ FOLDERS = {"results": ("recommendation", "selection", "recheck"),
                                           for n in names])
 def test_the_committed_pages_rebuild_from_their_parts(results: str, name: str, tmp_path: Path):
     folder = BENCH / results
-    # The parts the page is made of (selection.md's fresh rows read the recheck's too).
-    for sub in {"recommendation", name} | ({"recheck"} if name == "selection" else set()):
+    # The parts the page is made of (selection.md's fresh rows and screening.md read the
+    # recheck's too).
+    for sub in {"recommendation", name} | ({"recheck"} if name in ("selection", "screening")
+                                           else set()):
         shutil.copytree(folder / sub, tmp_path / "results" / sub)
     page = f"{name}.md"
     assert _report(f"{name}.py", page, tmp_path / "results") == (folder / page).read_text()

@@ -106,8 +106,10 @@ BAD = [
     (HEAD + "[evaluation]\nrepeats = 0\n", "evaluation.repeats", "must be > 0, got 0"),
     (HEAD + '[evaluation]\nracing = "yes"\n', "evaluation.racing",
      "must be a boolean, got string 'yes'"),
+    (HEAD + "[evaluation]\nscreen = 1.5\n", "evaluation.screen",
+     "must be in (0, 1]: the share of trials kept after the first fold, got 1.5"),
     (HEAD + "[evaluation]\nk = 5\n", "evaluation.k",
-     "unknown key; allowed keys: folds, racing, repeats"),
+     "unknown key; allowed keys: folds, racing, repeats, screen"),
 ]
 
 
