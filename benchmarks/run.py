@@ -43,6 +43,9 @@ FULL = [
     ["selection.py", "--fresh"],
     # regsearch again with screening after the first fold, against the recheck's fresh seeds.
     ["screening.py"],
+    # Where regsearch is below plain Optuna on fresh seeds: refit epochs, the test split's
+    # draw, or the folds' training size?
+    ["causes.py"],
     ["faults.py"],
     ["cnn.py"],
 ]
@@ -64,6 +67,7 @@ QUICK = [
     ["grow.py"],
     ["selection.py", "--fresh"],
     ["screening.py", "--trials", "4"],
+    ["causes.py", "--parts", "wine-0"],
     ["faults.py", "--quick"],
     ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],
 ]
