@@ -10,8 +10,9 @@ seeds: by default every such run of the draw, or the runs ``--parts`` names. For
 * **The test split's own draw.** The recheck's intervals are paired over seeds on one test
   split, so they do not count the test rows' sampling error. Each test row's correctness is kept
   for the answer, plain Optuna's pick and the baseline over the fresh seeds, and the difference
-  is given with the seeds' standard error alone, the rows' alone (the per-row differences
-  averaged over seeds), and both added.
+  is given with the seeds' standard error alone (paired, at least one test sample, as every
+  page gives it), the rows' alone (the per-row differences averaged over seeds), and both
+  added.
 * **The folds' training size.** regsearch's folds train on (k-1)/k of train + validation, the
   refit on all of it, and regularization is worth more on less data. The baseline, the answer
   and plain Optuna's pick are scored over 3 folds repeated 3 times and over 10 folds, each
@@ -64,7 +65,6 @@ def _interval(values: list[float], t: float) -> dict[str, float]:
 def run_part(key: str) -> None:
     """The three measurements for run ``key``, kept in ``OUT``."""
     import numpy as np
-    from scipy import stats
 
     from search.export import write_atomic
     from search.folds import study_data
@@ -100,17 +100,19 @@ def run_part(key: str) -> None:
         longer = {}
         for epochs in sorted({int(setting["optuna"][1]), 2 * int(own)} - {int(own)}):
             longer[str(epochs)] = float(correct(trainer, params, epochs).mean())
-    t_seeds = float(stats.t.ppf(0.975, len(seeds) - 1))
+    # Over seeds as every page pairs them (standard error at least one test sample); over the
+    # test rows, each row's difference averaged over the seeds; both, their errors added.
+    floor = 1 / len(refit.y_test)
     rows_out = {}
     for a, b in (("regsearch", "optuna"), ("regsearch", "baseline"), ("optuna", "baseline")):
         d = right[a] - right[b]
-        by_seed = _interval(list(d.mean(axis=1)), t_seeds)
+        by_seed = Paired.of(list(right[a].mean(axis=1)), list(right[b].mean(axis=1)), floor)
         by_row = _interval(list(d.mean(axis=0)), 1.96)
-        both = math.hypot(by_seed["se"], by_row["se"])
-        rows_out[f"{a}-{b}"] = {"seeds": by_seed, "rows": by_row,
-                                "both": {"mean": by_seed["mean"], "se": both,
-                                         "low": by_seed["mean"] - 1.96 * both,
-                                         "high": by_seed["mean"] + 1.96 * both}}
+        both = math.hypot(by_seed.se, by_row["se"])
+        rows_out[f"{a}-{b}"] = {"seeds": by_seed.to_dict(), "rows": by_row,
+                                "both": {"mean": by_seed.mean, "se": both,
+                                         "low": by_seed.mean - 1.96 * both,
+                                         "high": by_seed.mean + 1.96 * both}}
     shapes = {}
     for folds, repeats in SHAPES:
         sections = problems(WORK / "causes")[name]

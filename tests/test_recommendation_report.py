@@ -1,9 +1,8 @@
 """The recommendation benchmark's pages are what their committed parts say.
 
 ``benchmarks/results/recommendation.md`` (and each kept run's page) is rebuilt by
-``recommendation.py --report`` from the parts beside it, ``selection.md`` by ``selection.py
---report``, ``recheck.md`` by ``recheck.py --report``, ``screening.md`` by ``screening.py
---report``; a change to how a page reads the parts
+``recommendation.py --report`` from the parts beside it, and ``selection.md``,
+``recheck.md``, ``screening.md`` and ``causes.md`` by their scripts' ``--report``; a change to how a page reads the parts
 (a new count, a different test) must come with the page rebuilt, or the committed figures and
 the code that claims to make them disagree.
 Also the family-wise reading of the targets (Holm) on p-values whose answer is known.
@@ -65,7 +64,7 @@ FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-heldout-3": ("recommendation", "selection", "recheck",
                                                 "screening"),
            "results/recommendation-heldout-4": ("recommendation", "selection", "recheck",
-                                                "screening"),
+                                                "screening", "causes"),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
 
 
