@@ -30,13 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 from typing import Any
 
 from _common import RESULTS, WORK, write_result
 from recheck import OUT as RECHECKS
 from recommendation import ORDER, PARTS, _setting, _versus, problems, write_spec
+
+from search.paired import interval_text
 
 OUT = RESULTS / "causes"
 #: The fold shapes scored: (folds, repeats).
@@ -53,13 +54,6 @@ def misses() -> list[str]:
         if _versus(json.loads(path.read_text())["confirmed"], "regsearch", "optuna").below():
             out.append(path.stem)
     return out
-
-
-def _interval(values: list[float], t: float) -> dict[str, float]:
-    """Mean and its ``t``-interval of ``values`` (the standard error of their mean)."""
-    mean = statistics.fmean(values)
-    se = statistics.stdev(values) / math.sqrt(len(values))
-    return {"mean": mean, "se": se, "low": mean - t * se, "high": mean + t * se}
 
 
 def run_part(key: str) -> None:
@@ -105,11 +99,10 @@ def run_part(key: str) -> None:
     floor = 1 / len(refit.y_test)
     rows_out = {}
     for a, b in (("regsearch", "optuna"), ("regsearch", "baseline"), ("optuna", "baseline")):
-        d = right[a] - right[b]
         by_seed = Paired.of(list(right[a].mean(axis=1)), list(right[b].mean(axis=1)), floor)
-        by_row = _interval(list(d.mean(axis=0)), 1.96)
-        both = math.hypot(by_seed.se, by_row["se"])
-        rows_out[f"{a}-{b}"] = {"seeds": by_seed.to_dict(), "rows": by_row,
+        by_row = Paired.of(list(right[a].mean(axis=0)), list(right[b].mean(axis=0)))
+        both = math.hypot(by_seed.se, by_row.se)
+        rows_out[f"{a}-{b}"] = {"seeds": by_seed.to_dict(), "rows": by_row.to_dict(),
                                 "both": {"mean": by_seed.mean, "se": both,
                                          "low": by_seed.mean - 1.96 * both,
                                          "high": by_seed.mean + 1.96 * both}}
@@ -137,10 +130,6 @@ def run_part(key: str) -> None:
     print(f"{key}: done", flush=True)
 
 
-def _cell(d: dict[str, float]) -> str:
-    return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
-
-
 def report() -> None:
     """``causes.md``: per run, the three measurements."""
     runs = {p.stem: json.loads(p.read_text()) for p in sorted(OUT.glob("*-*.json"))}
@@ -164,8 +153,8 @@ def report() -> None:
                   "**Test rows' sampling error** (95% intervals):", "",
                   "| difference | seeds only | test rows only | both |", "|---|---|---|---|"]
         for pair, d in r["rows"].items():
-            lines.append(f"| {pair.replace('-', ' minus ')} | {_cell(d['seeds'])} | "
-                         f"{_cell(d['rows'])} | {_cell(d['both'])} |")
+            lines.append(f"| {pair.replace('-', ' minus ')} | {interval_text(d['seeds'])} | "
+                         f"{interval_text(d['rows'])} | {interval_text(d['both'])} |")
         lines += ["", f"**Folds' training size** (validation accuracy minus the baseline's, "
                   f"paired on the folds, standard error; the refit trains on {r['refit_rows']} "
                   "rows):", "",

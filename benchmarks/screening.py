@@ -36,6 +36,8 @@ from recheck import OUT as RECHECKS
 from recommendation import (ORDER, PARTS, STRATEGIES, _setting, _versus, figures, page_runs,
                             problems, run_regsearch, runs_of, setting_key, targets, write_spec)
 
+from search.paired import interval_text
+
 OUT = RESULTS / "screening"
 #: Trials a screened search, against the unscreened search's 12 (the wide MLP's 4). Planned as
 #: the same epochs with a third of the trials past the pruner's start-up going on after the
@@ -59,11 +61,11 @@ def stopped(key: str) -> dict[str, int]:
     frame = Snapshot(load_study(key, spec.storage)).frame
     out = {"screened": 0, "pruned": 0, "raced": 0, "saved_epochs": 0}
     for row in frame.to_dict("records"):
-        reason = row.get("stop_reason")
-        if not isinstance(reason, str):
+        if row.get("stopped") not in ("pruned", "raced"):
             continue
-        kind = ("screened" if reason.startswith("screened") else
-                "raced" if row["stopped"] == "raced" else "pruned")
+        # Racing needs two folds: a trial stopped between folds after one was screened.
+        kind = ("pruned" if row["stopped"] == "pruned" else
+                "screened" if row["folds_done"] == 1 else "raced")
         out[kind] += 1
         if kind == "screened":
             out["saved_epochs"] += int(row["epochs"]) * (int(row["folds_planned"]) - 1)
@@ -184,9 +186,10 @@ def report() -> None:
         f, old = s["regsearch"], parts[k]["recommendations"]["regsearch"]
         lines.append(
             f"| {k} | {_setting(a['params']) if runs[k]['regularizes'] else 'none'} | "
-            f"{a['verdict']} | {_interval((f['diff'], f['low'], f['high']))} | "
-            f"{_interval(_versus(s, 'regsearch', 'optuna'))} | "
-            f"{_interval(_versus(mine, 'regsearch', 'unscreened'))} | {_setting(old['params'])} "
+            f"{a['verdict']} | {interval_text({'mean': f['diff'], **f})} | "
+            f"{interval_text(_versus(s, 'regsearch', 'optuna').to_dict())} | "
+            f"{interval_text(_versus(mine, 'regsearch', 'unscreened').to_dict())} | "
+            f"{_setting(old['params'])} "
             f"| {a['searched_epochs']} / {old['searched_epochs']} | "
             f"{_stops(runs[k].get('stopped'))} |")
     write_result("screening", "\n".join(lines) + "\n", {"runs": runs})
@@ -197,12 +200,6 @@ def _stops(st: dict[str, int] | None) -> str:
     if st is None:
         return "-"
     return f"{st['screened']} / {st['pruned']} / {st['raced']} ({st['saved_epochs']})"
-
-
-def _interval(d: Any) -> str:
-    """A paired difference (``Paired``, or ``(mean, low, high)``) as ``mean [low, high]``."""
-    mean, low, high = d if isinstance(d, tuple) else (d.mean, *d.interval())
-    return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
 
 
 def main() -> None:
@@ -223,16 +220,8 @@ def main() -> None:
         for key in keys:
             if not (PARTS / f"{key}.json").exists() or not (RECHECKS / f"{key}.json").exists():
                 sys.exit(f"{key}: needs its part and its recheck (recommendation.py, recheck.py)")
-            path = OUT / f"{key}.json"
-            if path.exists():
-                kept = json.loads(path.read_text())
-                if "stopped" not in kept:  # kept from before the script counted them
-                    from search.export import write_atomic
-
-                    kept["stopped"] = stopped(key)
-                    write_atomic(path, json.dumps(kept, indent=1) + "\n")
-                continue
-            run_part(key, args.trials, args.keep)
+            if not (OUT / f"{key}.json").exists():
+                run_part(key, args.trials, args.keep)
     report()
 
 

@@ -183,8 +183,7 @@ def make_objective(spec: StudySpec,
         try:
             result = evaluator.evaluate(
                 params, report=report,
-                race=(racer(trial, evaluator, spec)
-                      if spec.evaluation.racing or spec.evaluation.screen < 1 else None))
+                race=racer(trial, evaluator, spec))
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise TrialFailure(str(exc)) from exc
