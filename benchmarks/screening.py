@@ -16,6 +16,7 @@ baseline, plain Optuna and the unscreened regsearch on the same seeds, and the i
 are counted with either answer in regsearch's place (``recommendation.targets``).
 
 Each run keeps its figures (``results/screening/``); ``--report`` rebuilds ``screening.md``.
+``folds.py`` reruns the draw the same way with another ``[evaluation]`` (``rerun``, ``page``).
 
     .venv/bin/python benchmarks/screening.py                 # every part of the draw
     .venv/bin/python benchmarks/screening.py --parts default-12 --keep 0.33
@@ -38,7 +39,6 @@ from recommendation import (ORDER, PARTS, STRATEGIES, _setting, _versus, figures
 
 from search.paired import interval_text
 
-OUT = RESULTS / "screening"
 #: Trials a screened search, against the unscreened search's 12 (the wide MLP's 4). Planned as
 #: the same epochs with a third of the trials past the pruner's start-up going on after the
 #: first fold; measured, the screen lets more through as TPE's picks improve, and the 20 runs of
@@ -47,17 +47,17 @@ TRIALS = {"mnist-wide": 6, "mnist-lecture": 20, "default": 20, "breast-cancer": 
 KEEP = 0.33
 
 
-def stopped(key: str) -> dict[str, int]:
-    """What stopped the screened study's trials early (``WORK``'s study of run ``key``): how
-    many the screen stopped, the pruner within the first fold, or racing, and the epochs the
-    screened trials would have spent on their later folds at their first fold's epochs (the
-    epochs screening saved, estimated)."""
+def stopped(key: str, variant: str = "screening") -> dict[str, int]:
+    """What stopped the rerun study's trials early (``WORK``'s study of run ``key`` under
+    ``variant``): how many the screen stopped, the pruner within the first fold, or racing,
+    and the epochs the screened trials would have spent on their later folds at their first
+    fold's epochs (the epochs screening saved, estimated)."""
     from search.spec import load_spec
     from search.storage import load_study
     from search.study import Snapshot
 
     name = key.rsplit("-", 1)[0]
-    spec = load_spec(WORK / "screening" / name / f"{key}.toml")
+    spec = load_spec(WORK / variant / name / f"{key}.toml")
     frame = Snapshot(load_study(key, spec.storage)).frame
     out = {"screened": 0, "pruned": 0, "raced": 0, "saved_epochs": 0}
     for row in frame.to_dict("records"):
@@ -72,8 +72,9 @@ def stopped(key: str) -> dict[str, int]:
     return out
 
 
-def run_part(key: str, trials: int | None, keep: float) -> None:
-    """One run screened: search, confirmation, and the answer on the recheck's fresh seeds."""
+def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str) -> None:
+    """Run ``key`` of the draw again with ``evaluation``'s keys set: search, confirmation, and
+    the answer on the recheck's fresh seeds, kept in ``RESULTS/variant/key.json``."""
     from search.confirm import retrain
     from search.export import write_atomic
     from search.folds import study_data
@@ -83,11 +84,10 @@ def run_part(key: str, trials: int | None, keep: float) -> None:
     part = json.loads((PARTS / f"{key}.json").read_text())
     c = json.loads((RECHECKS / f"{key}.json").read_text())["confirmed"]
     name, seed = part["problem"], part["seed"]
-    trials = trials or TRIALS[name]
-    folder = WORK / "screening" / name
+    folder = WORK / variant / name
     folder.mkdir(parents=True, exist_ok=True)
-    sections = problems(WORK / "screening")[name]
-    sections["evaluation"] = {"screen": keep}
+    sections = problems(WORK / variant)[name]
+    sections["evaluation"] = dict(evaluation)
     spec_path = write_spec(folder, name, sections, seed, trials)
     started = time.time()
     answer = run_regsearch(spec_path)
@@ -110,27 +110,50 @@ def run_part(key: str, trials: int | None, keep: float) -> None:
         with trainer_for(spec, refit) as trainer:
             fresh = page_runs(retrain(trainer, answer["params"], answer["epochs"], c["seeds"],
                                       refit))
-    OUT.mkdir(parents=True, exist_ok=True)
-    write_atomic(OUT / f"{key}.json", json.dumps(
-        {"problem": name, "seed": seed, "trials": trials, "keep": keep, "answer": answer,
-         "regularizes": regularizes, "fresh": fresh, "stopped": stopped(key),
-         "search_seconds": searched,
+    out = RESULTS / variant
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / f"{key}.json", json.dumps(
+        {"problem": name, "seed": seed, "trials": trials, "evaluation": evaluation,
+         "answer": answer, "regularizes": regularizes, "fresh": fresh,
+         "stopped": stopped(key, variant), "search_seconds": searched,
          "seconds": time.time() - started}, indent=1) + "\n")
     fig = figures(fresh, c["baseline"]["tests"], c["floor"])
-    print(f"{key}: screened answer {_setting(answer['params'])} ({answer['verdict']}), fresh "
+    print(f"{key}: {variant} answer {_setting(answer['params'])} ({answer['verdict']}), fresh "
           f"test {fig['test']:.4f}, regsearch's {c['regsearch']['test']:.4f}, plain Optuna's "
           f"{c['optuna']['test']:.4f}", flush=True)
 
 
-def report() -> None:
-    """``screening.md``: per run, the screened and unscreened answers on fresh seeds, and the
-    targets counted with each in regsearch's place."""
-    runs = {p.stem: json.loads(p.read_text()) for p in sorted(OUT.glob("*-*.json"))}
+def rerun_draw(parts: list[str] | None, threads: int | None, evaluation: dict[str, Any],
+               variant: str, trials: dict[str, int]) -> None:
+    """``rerun`` each of ``parts`` (default: every run the draw rechecked) not yet kept, with
+    ``trials[problem]`` trials a search."""
+    from search.trainer import configure_tensorflow
+
+    configure_tensorflow(threads)
+    keys = parts or sorted(p.stem for p in RECHECKS.glob("*-*.json"))
+    for key in keys:
+        if not (PARTS / f"{key}.json").exists() or not (RECHECKS / f"{key}.json").exists():
+            sys.exit(f"{key}: needs its part and its recheck (recommendation.py, recheck.py)")
+        if not (RESULTS / variant / f"{key}.json").exists():
+            rerun(key, trials[key.rsplit("-", 1)[0]], evaluation, variant)
+
+
+def kept_runs(variant: str) -> dict[str, dict[str, Any]]:
+    """The runs ``rerun`` kept under ``RESULTS/variant``, by key."""
+    return {p.stem: json.loads(p.read_text())
+            for p in sorted((RESULTS / variant).glob("*-*.json"))}
+
+
+def page(variant: str, runs: dict[str, dict[str, Any]], old: str, new: str, title: str,
+         method: str) -> None:
+    """``variant.md``: per run, the rerun (``new``) and the draw's own (``old``) answers on
+    fresh seeds, and the targets counted with each in regsearch's place. ``method`` says what
+    the rerun changed."""
     keys = sorted(runs, key=lambda k: (ORDER.index(runs[k]["problem"]), runs[k]["seed"]))
     parts = {k: json.loads((PARTS / f"{k}.json").read_text()) for k in keys}
     checks = {k: json.loads((RECHECKS / f"{k}.json").read_text())["confirmed"] for k in keys}
 
-    def screened(k: str) -> dict[str, Any]:
+    def rerun_of(k: str) -> dict[str, Any]:
         c = checks[k]
         return {**c, "regsearch": figures(runs[k]["fresh"], c["baseline"]["tests"], c["floor"])}
 
@@ -141,10 +164,10 @@ def report() -> None:
 
     rows = []
     for label, counted in (
-            ("regsearch, unscreened", [(parts[k]["problem"], parts[k]["seed"], checks[k],
-                                        parts[k]["recommendations"]) for k in keys]),
-            ("regsearch, screened", [(parts[k]["problem"], parts[k]["seed"], screened(k),
-                                      recs(k)) for k in keys])):
+            (f"regsearch, {old}", [(parts[k]["problem"], parts[k]["seed"], checks[k],
+                                    parts[k]["recommendations"]) for k in keys]),
+            (f"regsearch, {new}", [(parts[k]["problem"], parts[k]["seed"], rerun_of(k),
+                                    recs(k)) for k in keys])):
         t = targets(counted)
         rows.append(
             f"| {label} | {t['overtuned']['regsearch']} | {len(t['below_optuna'])} "
@@ -155,44 +178,52 @@ def report() -> None:
             f"{sum(r['regsearch']['searched_epochs'] for *_, r in counted)} | "
             f"{', '.join(t['below_optuna']) or 'none'} |")
     random_epochs = sum(parts[k]["recommendations"]["random"]["searched_epochs"] for k in keys)
-    keep = sorted({runs[k]["keep"] for k in keys})
     lines = [
-        "# Screening after the first fold: regsearch against plain Optuna on fresh seeds", "",
-        "Command: `python benchmarks/screening.py` after `recommendation.py --all` and "
+        f"# {title}", "",
+        f"Command: `python benchmarks/{variant}.py` after `recommendation.py --all` and "
         "`recheck.py` on the same results folder (`--report` rebuilds this page). Method: the "
-        f"script's docstring. Screened searches keep {', '.join(f'{x:g}' for x in keep)} of "
-        "the trials past the first fold (`[evaluation] screen`), with "
-        f"{', '.join(sorted({str(runs[k]['trials']) for k in keys}))} trials a search, "
-        "confirmed as the product confirms now (growth rule included). The unscreened answers "
+        f"script's docstring. {method}, "
+        f"with {', '.join(sorted({str(runs[k]['trials']) for k in keys}))} trials a search, "
+        f"confirmed as the product confirms now (growth rule included). The {old} answers "
         "are the draw's own as its recheck retrained them, made by the code of the draw (one "
         "older than the growth rule answered without it; `selection.md`'s regsearch row "
         "replays the product's rule on the same studies). Every figure is on the recheck's "
         f"{len(checks[keys[0]]['seeds']) if keys else 0} fresh seeds, paired by seed; "
         "the other strategies' runs are the recheck's. Plain Optuna, random search and "
-        "Hyperband had the unscreened search's epoch budget.", "",
+        f"Hyperband had the {old} search's epoch budget.", "",
         "| regsearch | overtuned | below plain Optuna (Holm) | gap misses: point / > 1 test "
         "sample / paired | mean test | mean gap | epochs searched | below plain Optuna in |",
         "|---|---|---|---|---|---|---|---|", *rows, "",
         f"Random search spent {random_epochs} epochs over these runs.", "",
         "## Per run (fresh seeds; differences paired by seed, 95% intervals)", "",
-        "| run | screened answer | verdict | test vs baseline | vs plain Optuna | vs unscreened "
-        "| unscreened answer | epochs searched: screened / unscreened | trials screened / "
+        f"| run | {new} answer | verdict | test vs baseline | vs plain Optuna | vs {old} "
+        f"| {old} answer | epochs searched: {new} / {old} | trials screened / "
         "pruned / raced (epochs screening saved) |",
         "|---|---|---|---|---|---|---|---|---|"]
     for k in keys:
-        c, s = checks[k], screened(k)
-        mine = {**s, "unscreened": c["regsearch"]}
+        c, s = checks[k], rerun_of(k)
+        mine = {**s, old: c["regsearch"]}
         a = runs[k]["answer"]
-        f, old = s["regsearch"], parts[k]["recommendations"]["regsearch"]
+        f, before = s["regsearch"], parts[k]["recommendations"]["regsearch"]
         lines.append(
             f"| {k} | {_setting(a['params']) if runs[k]['regularizes'] else 'none'} | "
             f"{a['verdict']} | {interval_text({'mean': f['diff'], **f})} | "
             f"{interval_text(_versus(s, 'regsearch', 'optuna').to_dict())} | "
-            f"{interval_text(_versus(mine, 'regsearch', 'unscreened').to_dict())} | "
-            f"{_setting(old['params'])} "
-            f"| {a['searched_epochs']} / {old['searched_epochs']} | "
+            f"{interval_text(_versus(mine, 'regsearch', old).to_dict())} | "
+            f"{_setting(before['params'])} "
+            f"| {a['searched_epochs']} / {before['searched_epochs']} | "
             f"{_stops(runs[k].get('stopped'))} |")
-    write_result("screening", "\n".join(lines) + "\n", {"runs": runs})
+    write_result(variant, "\n".join(lines) + "\n", {"runs": runs})
+
+
+def report() -> None:
+    """``screening.md``."""
+    runs = kept_runs("screening")
+    keep = sorted({r["evaluation"]["screen"] for r in runs.values()})
+    page("screening", runs, "unscreened", "screened",
+         "Screening after the first fold: regsearch against plain Optuna on fresh seeds",
+         f"Screened searches keep {', '.join(f'{x:g}' for x in keep)} of the trials past the "
+         "first fold (`[evaluation] screen`)")
 
 
 def _stops(st: dict[str, int] | None) -> str:
@@ -202,26 +233,25 @@ def _stops(st: dict[str, int] | None) -> str:
     return f"{st['screened']} / {st['pruned']} / {st['raced']} ({st['saved_epochs']})"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="*", help="runs (problem-seed) to screen; default all "
+def rerun_parser(description: str, trials: str) -> argparse.ArgumentParser:
+    """The options every rerun of a draw takes (``trials``: where the default comes from)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--parts", nargs="*", help="runs (problem-seed) to rerun; default all "
                         "that the draw rechecked")
-    parser.add_argument("--trials", type=int, help="trials a search (default: TRIALS)")
-    parser.add_argument("--keep", type=float, default=KEEP, help="evaluation.screen")
+    parser.add_argument("--trials", type=int, help=f"trials a search (default: {trials})")
     parser.add_argument("--threads", type=int, help="TensorFlow threads (op determinism gives "
                         "the same figures on any count)")
     parser.add_argument("--report", action="store_true", help="only rebuild the page")
+    return parser
+
+
+def main() -> None:
+    parser = rerun_parser(__doc__.splitlines()[0], "TRIALS")
+    parser.add_argument("--keep", type=float, default=KEEP, help="evaluation.screen")
     args = parser.parse_args()
     if not args.report:
-        from search.trainer import configure_tensorflow
-
-        configure_tensorflow(args.threads)
-        keys = args.parts or sorted(p.stem for p in RECHECKS.glob("*-*.json"))
-        for key in keys:
-            if not (PARTS / f"{key}.json").exists() or not (RECHECKS / f"{key}.json").exists():
-                sys.exit(f"{key}: needs its part and its recheck (recommendation.py, recheck.py)")
-            if not (OUT / f"{key}.json").exists():
-                run_part(key, args.trials, args.keep)
+        rerun_draw(args.parts, args.threads, {"screen": args.keep}, "screening",
+                   {name: args.trials or n for name, n in TRIALS.items()})
     report()
 
 
