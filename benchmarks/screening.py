@@ -75,7 +75,7 @@ def stopped(key: str, variant: str = "screening") -> dict[str, int]:
 def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str) -> None:
     """Run ``key`` of the draw again with ``evaluation``'s keys set: search, confirmation, and
     the answer on the recheck's fresh seeds, kept in ``RESULTS/variant/key.json``."""
-    from search.confirm import retrain
+    from search.confirm import retrain, seeds
     from search.export import write_atomic
     from search.folds import study_data
     from search.objective import trainer_for
@@ -93,9 +93,13 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str) -> No
     answer = run_regsearch(spec_path)
     searched = time.time() - started
     recs = part["recommendations"]
-    # The page's seeds are the study's confirmation seeds: the same search seed gives the same.
-    assert answer["seeds"] is None or answer["seeds"][:len(part["confirmed"]["seeds"])] == \
-        part["confirmed"]["seeds"], (answer["seeds"], part["confirmed"]["seeds"])
+    spec = load_spec(spec_path)
+    # The study confirmed on the product's seeds: the draw's own with the draw's folds (the same
+    # search seed), past the folds' seeds when the rerun has more (search.confirm.seeds).
+    mine = seeds(spec, len(part["confirmed"]["seeds"]))
+    assert answer["seeds"] is None or answer["seeds"][:len(mine)] == mine, (answer["seeds"], mine)
+    if not {"folds", "repeats"} & set(evaluation):
+        assert mine == part["confirmed"]["seeds"], (mine, part["confirmed"]["seeds"])
     known = {setting_key(recs[k]["params"], recs[k]["epochs"]): runs_of(c[k]) for k in STRATEGIES}
     # No regularization answers with the baseline's setting: every strength zero.
     regularizes = any(v not in (0, "none") for v in answer["params"].values())
@@ -105,7 +109,6 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str) -> No
     elif fresh_key in known:
         fresh = known[fresh_key]
     else:
-        spec = load_spec(spec_path)
         _, refit = study_data(spec)
         with trainer_for(spec, refit) as trainer:
             fresh = page_runs(retrain(trainer, answer["params"], answer["epochs"], c["seeds"],
