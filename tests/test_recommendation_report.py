@@ -1,10 +1,10 @@
 """The recommendation benchmark's pages are what their committed parts say.
 
 ``benchmarks/results/recommendation.md`` (and each kept run's page) is rebuilt by
-``recommendation.py --report`` from the parts beside it, and ``selection.md``,
-``recheck.md``, ``screening.md`` and ``causes.md`` by their scripts' ``--report``; a change to how a page reads the parts
-(a new count, a different test) must come with the page rebuilt, or the committed figures and
-the code that claims to make them disagree.
+``recommendation.py --report`` from the parts beside it, and ``selection.md``, ``recheck.md``,
+``screening.md``, ``folds.md`` and ``causes.md`` by their scripts' ``--report``; a change to how
+a page reads the parts (a new count, a different test) must come with the page rebuilt, or the
+committed figures and the code that claims to make them disagree.
 Also the family-wise reading of the targets (Holm) on p-values whose answer is known.
 """
 
@@ -55,7 +55,7 @@ def _report(script: str, page: str, results: Path) -> str:
 
 #: Each results folder with the pages it holds: the committed run, the earlier code's run on
 #: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8, 9-11 and 12
-#: (with their screened searches), and the run with trials valued by their fold means.
+#: (with their screened searches, and seed 12's 5-fold ones), and the run with trials valued by their fold means.
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
@@ -64,7 +64,7 @@ FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-heldout-3": ("recommendation", "selection", "recheck",
                                                 "screening"),
            "results/recommendation-heldout-4": ("recommendation", "selection", "recheck",
-                                                "screening", "causes"),
+                                                "screening", "folds", "causes"),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
 
 
@@ -72,10 +72,10 @@ FOLDERS = {"results": ("recommendation", "selection", "recheck"),
                                           for n in names])
 def test_the_committed_pages_rebuild_from_their_parts(results: str, name: str, tmp_path: Path):
     folder = BENCH / results
-    # The parts the page is made of (selection.md's fresh rows and screening.md read the
-    # recheck's too).
-    for sub in {"recommendation", name} | ({"recheck"} if name in ("selection", "screening")
-                                           else set()):
+    # The parts the page is made of (selection.md's fresh rows, screening.md and folds.md read
+    # the recheck's too).
+    for sub in {"recommendation", name} | ({"recheck"} if name in ("selection", "screening",
+                                                                   "folds") else set()):
         shutil.copytree(folder / sub, tmp_path / "results" / sub)
     page = f"{name}.md"
     assert _report(f"{name}.py", page, tmp_path / "results") == (folder / page).read_text()
