@@ -55,14 +55,14 @@ def _report(script: str, page: str, results: Path) -> str:
 
 #: Each results folder with the pages it holds: the committed run, the earlier code's run on
 #: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8, 9-11 and 12
-#: (with their screened searches, and seed 12's 5-fold ones), and the run with trials valued by their fold means.
+#: (with their screened and 5-fold searches), and the run with trials valued by their fold means.
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
            "results/recommendation-heldout": ("recommendation", "recheck"),
            "results/recommendation-heldout-2": ("recommendation", "recheck"),
            "results/recommendation-heldout-3": ("recommendation", "selection", "recheck",
-                                                "screening"),
+                                                "screening", "folds"),
            "results/recommendation-heldout-4": ("recommendation", "selection", "recheck",
                                                 "screening", "folds", "causes"),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
