@@ -15,9 +15,15 @@ regsearch again with ``[evaluation] folds = --folds`` and the draw's own trials 
 the recheck's fresh seeds exactly as ``screening.py`` does (``screening.rerun``), and
 ``folds.md`` pairs it there with the baseline, plain Optuna and the draw's own answer.
 
+``--equal-epochs`` gives each search the draw's trials times 3 / ``--folds`` instead (at least
+2: 7 a search, the wide MLP 2), so that the reruns spend about the draw's epochs and more folds
+compete with the default's 3 at plain Optuna's budget; its runs and page are
+``folds-equal-epochs``.
+
     .venv/bin/python benchmarks/folds.py                     # every rechecked part of the draw
     .venv/bin/python benchmarks/folds.py --parts default-12 --folds 5
-    .venv/bin/python benchmarks/folds.py --report
+    .venv/bin/python benchmarks/folds.py --equal-epochs
+    .venv/bin/python benchmarks/folds.py --report            # (--equal-epochs --report: its page)
 """
 
 from __future__ import annotations
@@ -25,28 +31,52 @@ from __future__ import annotations
 from recommendation import TRIALS
 from screening import kept_runs, page, rerun_draw, rerun_parser
 
+from search.spec import EvaluationSpec
+
 FOLDS = 5
+#: The folds the draws' searches were valued on: the product's default.
+DRAW_FOLDS = EvaluationSpec().folds
 
 
-def report() -> None:
-    """``folds.md``."""
-    runs = kept_runs("folds")
+def equal_trials(trials: int, folds: int) -> int:
+    """Trials a search on ``folds`` folds that spend about the epochs of ``trials`` on the
+    draw's folds; two at least, so that the search compares settings at all."""
+    return max(2, round(trials * DRAW_FOLDS / folds))
+
+
+def report(equal: bool) -> None:
+    """``folds.md``, or ``folds-equal-epochs.md`` for the searches given the draw's epochs."""
+    variant = "folds-equal-epochs" if equal else "folds"
+    runs = kept_runs(variant)
     folds = sorted({r["evaluation"]["folds"] for r in runs.values()})
-    page("folds", runs, "3 folds", f"{', '.join(map(str, folds))} folds",
-         "More folds: regsearch against plain Optuna on fresh seeds",
-         f"The reruns value each trial on {', '.join(map(str, folds))} stratified folds "
-         "(`[evaluation] folds`) instead of the default's 3, at the draw's own trials a search "
-         "and so more epochs")
+    shown = ", ".join(map(str, folds))
+    if equal:
+        page(variant, runs, f"{DRAW_FOLDS} folds", f"{shown} folds, equal epochs",
+             "More folds at the same epochs: regsearch against plain Optuna on fresh seeds",
+             f"The reruns value each trial on {shown} stratified folds (`[evaluation] folds`) "
+             f"instead of the default's {DRAW_FOLDS}, with the draw's trials a search times "
+             f"{DRAW_FOLDS} / {shown} so that they spend about the draw's epochs",
+             "folds.py --equal-epochs")
+    else:
+        page(variant, runs, f"{DRAW_FOLDS} folds", f"{shown} folds",
+             "More folds: regsearch against plain Optuna on fresh seeds",
+             f"The reruns value each trial on {shown} stratified folds (`[evaluation] folds`) "
+             f"instead of the default's {DRAW_FOLDS}, at the draw's own trials a search and so "
+             "more epochs")
 
 
 def main() -> None:
     parser = rerun_parser(__doc__.splitlines()[0], "the draw's own")
     parser.add_argument("--folds", type=int, default=FOLDS, help="evaluation.folds")
+    parser.add_argument("--equal-epochs", action="store_true", help="the draw's trials times "
+                        f"{DRAW_FOLDS} / --folds a search (folds-equal-epochs)")
     args = parser.parse_args()
     if not args.report:
-        rerun_draw(args.parts, args.threads, {"folds": args.folds}, "folds",
-                   {name: args.trials or n for name, n in TRIALS.items()})
-    report()
+        trials = {name: args.trials or (equal_trials(n, args.folds) if args.equal_epochs else n)
+                  for name, n in TRIALS.items()}
+        rerun_draw(args.parts, args.threads, {"folds": args.folds},
+                   "folds-equal-epochs" if args.equal_epochs else "folds", trials)
+    report(args.equal_epochs)
 
 
 if __name__ == "__main__":

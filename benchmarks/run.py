@@ -46,6 +46,9 @@ FULL = [
     # regsearch again on 5 folds (80% of the rows to train on, as against 67%): closer to the
     # refit's ranking?
     ["folds.py"],
+    # The same at the draw's epochs: 5 folds with 3/5 of the trials, against plain Optuna's
+    # budget.
+    ["folds.py", "--equal-epochs"],
     # Where regsearch is below plain Optuna on fresh seeds: refit epochs, the test split's
     # draw, or the folds' training size?
     ["causes.py"],
@@ -71,6 +74,7 @@ QUICK = [
     ["selection.py", "--fresh"],
     ["screening.py", "--trials", "4"],
     ["folds.py", "--trials", "3"],
+    ["folds.py", "--equal-epochs", "--trials", "2"],
     ["causes.py", "--parts", "wine-0"],
     ["faults.py", "--quick"],
     ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],

@@ -148,10 +148,11 @@ def kept_runs(variant: str) -> dict[str, dict[str, Any]]:
 
 
 def page(variant: str, runs: dict[str, dict[str, Any]], old: str, new: str, title: str,
-         method: str) -> None:
+         method: str, command: str | None = None) -> None:
     """``variant.md``: per run, the rerun (``new``) and the draw's own (``old``) answers on
     fresh seeds, and the targets counted with each in regsearch's place. ``method`` says what
-    the rerun changed."""
+    the rerun changed; ``command`` is the script that makes the page (default
+    ``variant.py``)."""
     keys = sorted(runs, key=lambda k: (ORDER.index(runs[k]["problem"]), runs[k]["seed"]))
     parts = {k: json.loads((PARTS / f"{k}.json").read_text()) for k in keys}
     checks = {k: json.loads((RECHECKS / f"{k}.json").read_text())["confirmed"] for k in keys}
@@ -183,9 +184,9 @@ def page(variant: str, runs: dict[str, dict[str, Any]], old: str, new: str, titl
     random_epochs = sum(parts[k]["recommendations"]["random"]["searched_epochs"] for k in keys)
     lines = [
         f"# {title}", "",
-        f"Command: `python benchmarks/{variant}.py` after `recommendation.py --all` and "
-        "`recheck.py` on the same results folder (`--report` rebuilds this page). Method: the "
-        f"script's docstring. {method}, "
+        f"Command: `python benchmarks/{command or variant + '.py'}` after "
+        "`recommendation.py --all` and `recheck.py` on the same results folder (`--report` "
+        f"rebuilds this page). Method: the script's docstring. {method}, "
         f"with {', '.join(sorted({str(runs[k]['trials']) for k in keys}))} trials a search, "
         f"confirmed as the product confirms now (growth rule included). The {old} answers "
         "are the draw's own as its recheck retrained them, made by the code of the draw (one "

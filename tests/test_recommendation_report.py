@@ -44,10 +44,11 @@ def _recommendation():
 PAGES = shutil.ignore_patterns("*.md", "recommendation.json", "selection.json", "recheck.json")
 
 
-def _report(script: str, page: str, results: Path) -> str:
-    """``page`` as ``script --report`` writes it from the parts under ``results``."""
+def _report(script: str, page: str, results: Path, *options: str) -> str:
+    """``page`` as ``script --report`` (with ``options``) writes it from the parts under
+    ``results``."""
     env = {**os.environ, "REGSEARCH_BENCH_RESULTS": str(results)}
-    done = subprocess.run([sys.executable, str(BENCH / script), "--report"],
+    done = subprocess.run([sys.executable, str(BENCH / script), *options, "--report"],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return (results / page).read_text()
@@ -55,30 +56,37 @@ def _report(script: str, page: str, results: Path) -> str:
 
 #: Each results folder with the pages it holds: the committed run, the earlier code's run on
 #: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8, 9-11 and 12
-#: (with their screened and 5-fold searches), and the run with trials valued by their fold means.
+#: (with their screened and 5-fold searches, at the draw's trials and at its epochs), and the run
+#: with trials valued by their fold means.
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
            "results/recommendation-heldout": ("recommendation", "recheck"),
            "results/recommendation-heldout-2": ("recommendation", "recheck"),
            "results/recommendation-heldout-3": ("recommendation", "selection", "recheck",
-                                                "screening", "folds"),
+                                                "screening", "folds", "folds-equal-epochs"),
            "results/recommendation-heldout-4": ("recommendation", "selection", "recheck",
-                                                "screening", "folds", "causes"),
+                                                "screening", "folds", "folds-equal-epochs",
+                                                "causes"),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
+
+
+#: Pages that a script makes under another name, with the options that make them.
+SCRIPTS = {"folds-equal-epochs": ("folds.py", "--equal-epochs")}
+#: Pages made from the recheck's runs too (selection.md's fresh rows and the reruns).
+READ_RECHECK = {"selection", "screening", "folds", "folds-equal-epochs"}
 
 
 @pytest.mark.parametrize("results,name", [(f, n) for f, names in FOLDERS.items()
                                           for n in names])
 def test_the_committed_pages_rebuild_from_their_parts(results: str, name: str, tmp_path: Path):
     folder = BENCH / results
-    # The parts the page is made of (selection.md's fresh rows, screening.md and folds.md read
-    # the recheck's too).
-    for sub in {"recommendation", name} | ({"recheck"} if name in ("selection", "screening",
-                                                                   "folds") else set()):
+    # The parts the page is made of.
+    for sub in {"recommendation", name} | ({"recheck"} if name in READ_RECHECK else set()):
         shutil.copytree(folder / sub, tmp_path / "results" / sub)
     page = f"{name}.md"
-    assert _report(f"{name}.py", page, tmp_path / "results") == (folder / page).read_text()
+    script, *options = SCRIPTS.get(name, (f"{name}.py",))
+    assert _report(script, page, tmp_path / "results", *options) == (folder / page).read_text()
 
 
 def test_the_kept_four_trial_page_rebuilds_from_its_parts(tmp_path: Path):
