@@ -44,25 +44,26 @@ def equal_trials(trials: int, folds: int) -> int:
     return max(2, round(trials * DRAW_FOLDS / folds))
 
 
+def variant(equal: bool) -> str:
+    """Where the reruns and their page are kept: ``folds``, or ``folds-equal-epochs`` for the
+    searches given the draw's epochs."""
+    return "folds-equal-epochs" if equal else "folds"
+
+
 def report(equal: bool) -> None:
-    """``folds.md``, or ``folds-equal-epochs.md`` for the searches given the draw's epochs."""
-    variant = "folds-equal-epochs" if equal else "folds"
-    runs = kept_runs(variant)
-    folds = sorted({r["evaluation"]["folds"] for r in runs.values()})
-    shown = ", ".join(map(str, folds))
-    if equal:
-        page(variant, runs, f"{DRAW_FOLDS} folds", f"{shown} folds, equal epochs",
-             "More folds at the same epochs: regsearch against plain Optuna on fresh seeds",
-             f"The reruns value each trial on {shown} stratified folds (`[evaluation] folds`) "
-             f"instead of the default's {DRAW_FOLDS}, with the draw's trials a search times "
-             f"{DRAW_FOLDS} / {shown} so that they spend about the draw's epochs",
-             "folds.py --equal-epochs")
-    else:
-        page(variant, runs, f"{DRAW_FOLDS} folds", f"{shown} folds",
-             "More folds: regsearch against plain Optuna on fresh seeds",
-             f"The reruns value each trial on {shown} stratified folds (`[evaluation] folds`) "
-             f"instead of the default's {DRAW_FOLDS}, at the draw's own trials a search and so "
-             "more epochs")
+    """``folds.md``, or ``folds-equal-epochs.md`` (``variant``)."""
+    runs = kept_runs(variant(equal))
+    shown = ", ".join(map(str, sorted({r["evaluation"]["folds"] for r in runs.values()})))
+    budget = (f"with the draw's trials a search times {DRAW_FOLDS} / {shown} so that they spend "
+              "about the draw's epochs" if equal else
+              "at the draw's own trials a search and so more epochs")
+    page(variant(equal), runs, f"{DRAW_FOLDS} folds",
+         f"{shown} folds, equal epochs" if equal else f"{shown} folds",
+         f"More folds{' at the same epochs' if equal else ''}: regsearch against plain Optuna "
+         "on fresh seeds",
+         f"The reruns value each trial on {shown} stratified folds (`[evaluation] folds`) "
+         f"instead of the default's {DRAW_FOLDS}, {budget}",
+         "folds.py --equal-epochs" if equal else None)
 
 
 def main() -> None:
@@ -74,8 +75,8 @@ def main() -> None:
     if not args.report:
         trials = {name: args.trials or (equal_trials(n, args.folds) if args.equal_epochs else n)
                   for name, n in TRIALS.items()}
-        rerun_draw(args.parts, args.threads, {"folds": args.folds},
-                   "folds-equal-epochs" if args.equal_epochs else "folds", trials)
+        rerun_draw(args.parts, args.threads, {"folds": args.folds}, variant(args.equal_epochs),
+                   trials)
     report(args.equal_epochs)
 
 
