@@ -49,6 +49,9 @@ FULL = [
     # The same at the draw's epochs: 5 folds with 3/5 of the trials, against plain Optuna's
     # budget.
     ["folds.py", "--equal-epochs"],
+    # regsearch again with the objective's gap weight at 0: a sampler steered by validation
+    # accuracy alone, as plain Optuna's is.
+    ["weight.py"],
     # Where regsearch is below plain Optuna on fresh seeds: refit epochs, the test split's
     # draw, or the folds' training size?
     ["causes.py"],
@@ -75,6 +78,7 @@ QUICK = [
     ["screening.py", "--trials", "4"],
     ["folds.py", "--trials", "3"],
     ["folds.py", "--equal-epochs", "--trials", "2"],
+    ["weight.py", "--trials", "2"],
     ["causes.py", "--parts", "wine-0"],
     ["faults.py", "--quick"],
     ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],

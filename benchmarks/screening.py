@@ -72,9 +72,11 @@ def stopped(key: str, variant: str = "screening") -> dict[str, int]:
     return out
 
 
-def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str) -> None:
-    """Run ``key`` of the draw again with ``evaluation``'s keys set: search, confirmation, and
-    the answer on the recheck's fresh seeds, kept in ``RESULTS/variant/key.json``."""
+def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
+          search: dict[str, Any] | None = None) -> None:
+    """Run ``key`` of the draw again with ``evaluation``'s keys (and ``search``'s, when given)
+    set: search, confirmation, and the answer on the recheck's fresh seeds, kept in
+    ``RESULTS/variant/key.json``."""
     from search.confirm import retrain, seeds
     from search.export import write_atomic
     from search.folds import study_data
@@ -88,6 +90,8 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str) -> No
     folder.mkdir(parents=True, exist_ok=True)
     sections = problems(WORK / variant)[name]
     sections["evaluation"] = dict(evaluation)
+    if search:
+        sections["search"] = dict(search)
     spec_path = write_spec(folder, name, sections, seed, trials)
     started = time.time()
     answer = run_regsearch(spec_path)
@@ -117,6 +121,7 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str) -> No
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / f"{key}.json", json.dumps(
         {"problem": name, "seed": seed, "trials": trials, "evaluation": evaluation,
+         **({"search": search} if search else {}),
          "answer": answer, "regularizes": regularizes, "fresh": fresh,
          "stopped": stopped(key, variant), "search_seconds": searched,
          "seconds": time.time() - started}, indent=1) + "\n")
@@ -127,9 +132,10 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str) -> No
 
 
 def rerun_draw(parts: list[str] | None, threads: int | None, evaluation: dict[str, Any],
-               variant: str, trials: dict[str, int]) -> None:
+               variant: str, trials: dict[str, int],
+               search: dict[str, Any] | None = None) -> None:
     """``rerun`` each of ``parts`` (default: every run the draw rechecked) not yet kept, with
-    ``trials[problem]`` trials a search."""
+    ``trials[problem]`` trials a search (and ``search``'s keys set, when given)."""
     from search.trainer import configure_tensorflow
 
     configure_tensorflow(threads)
@@ -138,7 +144,7 @@ def rerun_draw(parts: list[str] | None, threads: int | None, evaluation: dict[st
         if not (PARTS / f"{key}.json").exists() or not (RECHECKS / f"{key}.json").exists():
             sys.exit(f"{key}: needs its part and its recheck (recommendation.py, recheck.py)")
         if not (RESULTS / variant / f"{key}.json").exists():
-            rerun(key, trials[key.rsplit("-", 1)[0]], evaluation, variant)
+            rerun(key, trials[key.rsplit("-", 1)[0]], evaluation, variant, search)
 
 
 def kept_runs(variant: str) -> dict[str, dict[str, Any]]:
