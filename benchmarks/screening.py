@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -73,10 +74,13 @@ def stopped(key: str, variant: str = "screening") -> dict[str, int]:
 
 
 def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
-          search: dict[str, Any] | None = None) -> None:
-    """Run ``key`` of the draw again with ``evaluation``'s keys (and ``search``'s, when given)
-    set: search, confirmation, and the answer on the recheck's fresh seeds, kept in
-    ``RESULTS/variant/key.json``."""
+          search: dict[str, Any] | None = None, confirm: dict[str, Any] | None = None,
+          resume: str | None = None) -> None:
+    """Run ``key`` of the draw again with ``evaluation``'s keys (and ``search``'s and
+    ``confirm``'s, when given) set: search, confirmation, and the answer on the recheck's fresh
+    seeds, kept in ``RESULTS/variant/key.json``. ``resume`` names a variant whose study of
+    ``key`` (under ``WORK``) is continued instead of searched again: a rerun that changes only
+    ``[confirm]`` would make the same trials, so only its confirmation runs."""
     from search.confirm import retrain, seeds
     from search.export import write_atomic
     from search.folds import study_data
@@ -90,9 +94,15 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
     folder.mkdir(parents=True, exist_ok=True)
     sections = problems(WORK / variant)[name]
     sections["evaluation"] = dict(evaluation)
-    if search:
-        sections["search"] = dict(search)
+    for section, keys in (("search", search), ("confirm", confirm)):
+        if keys:
+            sections[section] = dict(keys)
     spec_path = write_spec(folder, name, sections, seed, trials)
+    if resume is not None:
+        kept = WORK / resume / name / f"{key}.db"
+        if not kept.exists():
+            sys.exit(f"{key}: no {resume} study to continue at {kept}")
+        shutil.copyfile(kept, folder / f"{key}.db")
     started = time.time()
     answer = run_regsearch(spec_path)
     searched = time.time() - started
@@ -121,7 +131,8 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / f"{key}.json", json.dumps(
         {"problem": name, "seed": seed, "trials": trials, "evaluation": evaluation,
-         **({"search": search} if search else {}),
+         **({"search": search} if search else {}), **({"confirm": confirm} if confirm else {}),
+         **({"resumed": resume} if resume else {}),
          "answer": answer, "regularizes": regularizes, "fresh": fresh,
          "stopped": stopped(key, variant), "search_seconds": searched,
          "seconds": time.time() - started}, indent=1) + "\n")
@@ -132,10 +143,10 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
 
 
 def rerun_draw(parts: list[str] | None, threads: int | None, evaluation: dict[str, Any],
-               variant: str, trials: dict[str, int],
-               search: dict[str, Any] | None = None) -> None:
+               variant: str, trials: dict[str, int], search: dict[str, Any] | None = None,
+               confirm: dict[str, Any] | None = None, resume: str | None = None) -> None:
     """``rerun`` each of ``parts`` (default: every run the draw rechecked) not yet kept, with
-    ``trials[problem]`` trials a search (and ``search``'s keys set, when given)."""
+    ``trials[problem]`` trials a search (``search``, ``confirm`` and ``resume`` as there)."""
     from search.trainer import configure_tensorflow
 
     configure_tensorflow(threads)
@@ -144,7 +155,8 @@ def rerun_draw(parts: list[str] | None, threads: int | None, evaluation: dict[st
         if not (PARTS / f"{key}.json").exists() or not (RECHECKS / f"{key}.json").exists():
             sys.exit(f"{key}: needs its part and its recheck (recommendation.py, recheck.py)")
         if not (RESULTS / variant / f"{key}.json").exists():
-            rerun(key, trials[key.rsplit("-", 1)[0]], evaluation, variant, search)
+            rerun(key, trials[key.rsplit("-", 1)[0]], evaluation, variant, search, confirm,
+                  resume)
 
 
 def kept_runs(variant: str) -> dict[str, dict[str, Any]]:

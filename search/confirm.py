@@ -124,7 +124,7 @@ def _key(snap: Snapshot) -> dict[str, Any] | None:
     return {"first_seeds": seeds(snap.spec), "max_seeds": most_seeds(snap.spec),
             "baseline_trial": int(pair[0]["number"]),
             "trial": int(pair[1]["number"]), "search_regularizes": snap.selection.regularizes,
-            "gap_weight": snap.spec.search.gap_weight}
+            "gap_weight": snap.spec.confirm.weight(snap.spec.search)}
 
 
 def current(snap: Snapshot) -> dict[str, Any] | None:

@@ -274,6 +274,16 @@ class ConfirmSpec:
     # seed 10 (third held-out draw) measured -0.0109 [-0.0179, -0.0039]: an interval narrow
     # enough to call the overtuning its 5 confirmation seeds (-0.0015 [-0.0138, +0.0108]) missed.
     max_seeds: int = key(int, 20, check=_two_paired)
+    # The trade an acceptance "at no cost" must not lose on test (the mean paired difference of
+    # test accuracy - gap_weight x |gap|, search/confirm.py); unset, the search's own
+    # ``search.gap_weight``. Apart so that the search can be steered by validation accuracy
+    # alone (``search.gap_weight = 0``) while confirmation still accepts a setting that closes
+    # the gap at a cost within noise (benchmarks/weight.py).
+    gap_weight: float | None = key(float, None, check=non_negative)
+
+    def weight(self, search: SearchSpec) -> float:
+        """The gap weight confirmation judges with: its own, else the search's."""
+        return search.gap_weight if self.gap_weight is None else self.gap_weight
 
 
 @dataclass(frozen=True)

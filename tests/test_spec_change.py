@@ -60,6 +60,7 @@ def test_a_change_in_what_a_trial_means_is_named_key_by_key(spec, values, expect
     {"search__pruner_percentile": 50.0}, {"search__pruner_patience": 4},
     {"evaluation__racing": False}, {"evaluation__screen": 0.5}, {"training__reuse_model": False},
     {"keras_tuner__tuner": "random"}, {"workers__max_retry": 0}, {"confirm__seeds": 7},
+    {"confirm__gap_weight": 0.0},
     {"selection__tolerance": 0.01}, {"study__storage": "sqlite:////elsewhere.db"},
     {"study__backend": "keras-tuner"},
 ])
