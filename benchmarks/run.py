@@ -52,6 +52,8 @@ FULL = [
     # regsearch again with the objective's gap weight at 0: a sampler steered by validation
     # accuracy alone, as plain Optuna's is.
     ["weight.py"],
+    # The same searches with confirmation still judging the trade at 0.5 ([confirm] gap_weight).
+    ["weight.py", "--confirm-weight", "0.5"],
     # Where regsearch is below plain Optuna on fresh seeds: refit epochs, the test split's
     # draw, or the folds' training size?
     ["causes.py"],
@@ -79,6 +81,7 @@ QUICK = [
     ["folds.py", "--trials", "3"],
     ["folds.py", "--equal-epochs", "--trials", "2"],
     ["weight.py", "--trials", "2"],
+    ["weight.py", "--confirm-weight", "0.5", "--trials", "2"],
     ["causes.py", "--parts", "wine-0"],
     ["faults.py", "--quick"],
     ["cnn.py", "--repeats", "1", "--epochs", "2", "--rows", "300"],

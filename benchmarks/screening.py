@@ -92,7 +92,8 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
     name, seed = part["problem"], part["seed"]
     folder = WORK / variant / name
     folder.mkdir(parents=True, exist_ok=True)
-    sections = problems(WORK / variant)[name]
+    # A resumed study keeps its data files where its variant wrote them: the same spec.
+    sections = problems(WORK / (resume or variant))[name]
     sections["evaluation"] = dict(evaluation)
     for section, keys in (("search", search), ("confirm", confirm)):
         if keys:

@@ -20,9 +20,16 @@ regsearch again with ``--gap-weight`` and the draw's own folds and trials a sear
 on the recheck's fresh seeds as ``screening.py`` does (``screening.rerun``), and
 ``gap-weight.md`` pairs it there with the baseline, plain Optuna and the draw's own answer.
 
+Weight 0 changes two things at once, the search and confirmation's trade. ``--confirm-weight``
+separates them: it continues each ``gap-weight`` study (its trials are the same, so nothing is
+searched again) with ``[confirm] gap_weight`` set, so only its confirmation runs again, and
+``gap-weight-split.md`` shows a search steered by validation accuracy whose confirmation still
+accepts a setting at the draw's trade.
+
     .venv/bin/python benchmarks/weight.py                    # every rechecked part of the draw
     .venv/bin/python benchmarks/weight.py --parts default-12
     .venv/bin/python benchmarks/weight.py --report
+    .venv/bin/python benchmarks/weight.py --confirm-weight 0.5   # after the above
 """
 
 from __future__ import annotations

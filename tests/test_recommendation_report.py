@@ -54,27 +54,32 @@ def _report(script: str, page: str, results: Path, *options: str) -> str:
     return (results / page).read_text()
 
 
+#: The pages of the gap-weight reruns (benchmarks/weight.py).
+WEIGHT = ("gap-weight", "gap-weight-split")
 #: Each results folder with the pages it holds: the committed run, the earlier code's run on
 #: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8, 9-11 and 12
-#: (with their screened and 5-fold searches, at the draw's trials and at its epochs), and the run
+#: (with their screened and 5-fold searches, at the draw's trials and at its epochs, and their
+#: gap-weight reruns, 6-8 for 8 of its runs), and the run
 #: with trials valued by their fold means.
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
            "results/recommendation-heldout": ("recommendation", "recheck"),
-           "results/recommendation-heldout-2": ("recommendation", "recheck"),
+           "results/recommendation-heldout-2": ("recommendation", "recheck", *WEIGHT),
            "results/recommendation-heldout-3": ("recommendation", "selection", "recheck",
-                                                "screening", "folds", "folds-equal-epochs"),
+                                                "screening", "folds", "folds-equal-epochs",
+                                                *WEIGHT),
            "results/recommendation-heldout-4": ("recommendation", "selection", "recheck",
                                                 "screening", "folds", "folds-equal-epochs",
-                                                "causes"),
+                                                "causes", *WEIGHT),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
 
 
 #: Pages that a script makes under another name, with the options that make them.
-SCRIPTS = {"folds-equal-epochs": ("folds.py", "--equal-epochs")}
+SCRIPTS = {"folds-equal-epochs": ("folds.py", "--equal-epochs"), "gap-weight": ("weight.py",),
+           "gap-weight-split": ("weight.py", "--confirm-weight", "0.5")}
 #: Pages made from the recheck's runs too (selection.md's fresh rows and the reruns).
-READ_RECHECK = {"selection", "screening", "folds", "folds-equal-epochs"}
+READ_RECHECK = {"selection", "screening", "folds", "folds-equal-epochs", *WEIGHT}
 
 
 @pytest.mark.parametrize("results,name", [(f, n) for f, names in FOLDERS.items()
