@@ -9,10 +9,10 @@ and mnist-lecture seeds 10 and 12). regsearch's searches of those four runs, as 
 and in three of them three of the seven trials tried L1 at 0.005 or more: steered by
 ``val_accuracy - 0.5 * |gap|``, the search values most the settings that close the gap most,
 which the folds rate within noise of the best and the refit's test does not (``causes.md``).
-With weight 0 the sampler, the per-epoch pruner and EarlyStopping follow validation accuracy as plain
-Optuna's do; the selection rule still takes the smallest gap within noise of the best; and
-confirmation's score is test accuracy alone, so "at no cost" also asks that the setting is not
-below the baseline on average.
+With weight 0 the sampler, the per-epoch pruner and EarlyStopping follow validation accuracy as
+plain Optuna's do; the selection rule still takes the smallest gap within noise of the best;
+and confirmation's score is test accuracy alone, so "at no cost" also asks that the setting is
+not below the baseline on average.
 
 For each run of a draw that ``recommendation.py --all`` and ``recheck.py`` made, this runs
 regsearch again with ``--gap-weight`` and the draw's own folds and trials a search
