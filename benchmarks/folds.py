@@ -75,8 +75,8 @@ def main() -> None:
     if not args.report:
         trials = {name: args.trials or (equal_trials(n, args.folds) if args.equal_epochs else n)
                   for name, n in TRIALS.items()}
-        rerun_draw(args.parts, args.threads, {"folds": args.folds}, variant(args.equal_epochs),
-                   trials)
+        rerun_draw(args.parts, args.threads, {"evaluation": {"folds": args.folds}},
+                   variant(args.equal_epochs), trials)
     report(args.equal_epochs)
 
 

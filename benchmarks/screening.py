@@ -73,14 +73,13 @@ def stopped(key: str, variant: str = "screening") -> dict[str, int]:
     return out
 
 
-def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
-          search: dict[str, Any] | None = None, confirm: dict[str, Any] | None = None,
+def rerun(key: str, trials: int, changes: dict[str, dict[str, Any]], variant: str,
           resume: str | None = None) -> None:
-    """Run ``key`` of the draw again with ``evaluation``'s keys (and ``search``'s and
-    ``confirm``'s, when given) set: search, confirmation, and the answer on the recheck's fresh
-    seeds, kept in ``RESULTS/variant/key.json``. ``resume`` names a variant whose study of
-    ``key`` (under ``WORK``) is continued instead of searched again: a rerun that changes only
-    ``[confirm]`` would make the same trials, so only its confirmation runs."""
+    """Run ``key`` of the draw again with ``changes`` (spec section -> keys) set: search,
+    confirmation, and the answer on the recheck's fresh seeds, kept in
+    ``RESULTS/variant/key.json``. ``resume`` names a variant whose study of ``key`` (under
+    ``WORK``) is continued instead of searched again: a rerun that changes only ``[confirm]``
+    would make the same trials, so only its confirmation runs."""
     from search.confirm import retrain, seeds
     from search.export import write_atomic
     from search.folds import study_data
@@ -94,10 +93,9 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
     folder.mkdir(parents=True, exist_ok=True)
     # A resumed study keeps its data files where its variant wrote them: the same spec.
     sections = problems(WORK / (resume or variant))[name]
-    sections["evaluation"] = dict(evaluation)
-    for section, keys in (("search", search), ("confirm", confirm)):
-        if keys:
-            sections[section] = dict(keys)
+    changes = {"evaluation": {}, **changes}
+    for section, keys in changes.items():
+        sections[section] = {**sections.get(section, {}), **keys}
     spec_path = write_spec(folder, name, sections, seed, trials)
     if resume is not None:
         kept = WORK / resume / name / f"{key}.db"
@@ -113,7 +111,7 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
     # search seed), past the folds' seeds when the rerun has more (search.confirm.seeds).
     mine = seeds(spec, len(part["confirmed"]["seeds"]))
     assert answer["seeds"] is None or answer["seeds"][:len(mine)] == mine, (answer["seeds"], mine)
-    if not {"folds", "repeats"} & set(evaluation):
+    if not {"folds", "repeats"} & set(changes["evaluation"]):
         assert mine == part["confirmed"]["seeds"], (mine, part["confirmed"]["seeds"])
     known = {setting_key(recs[k]["params"], recs[k]["epochs"]): runs_of(c[k]) for k in STRATEGIES}
     # No regularization answers with the baseline's setting: every strength zero.
@@ -131,8 +129,7 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
     out = RESULTS / variant
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / f"{key}.json", json.dumps(
-        {"problem": name, "seed": seed, "trials": trials, "evaluation": evaluation,
-         **({"search": search} if search else {}), **({"confirm": confirm} if confirm else {}),
+        {"problem": name, "seed": seed, "trials": trials, **changes,
          **({"resumed": resume} if resume else {}),
          "answer": answer, "regularizes": regularizes, "fresh": fresh,
          "stopped": stopped(key, variant), "search_seconds": searched,
@@ -143,11 +140,11 @@ def rerun(key: str, trials: int, evaluation: dict[str, Any], variant: str,
           f"{c['optuna']['test']:.4f}", flush=True)
 
 
-def rerun_draw(parts: list[str] | None, threads: int | None, evaluation: dict[str, Any],
-               variant: str, trials: dict[str, int], search: dict[str, Any] | None = None,
-               confirm: dict[str, Any] | None = None, resume: str | None = None) -> None:
+def rerun_draw(parts: list[str] | None, threads: int | None,
+               changes: dict[str, dict[str, Any]], variant: str, trials: dict[str, int],
+               resume: str | None = None) -> None:
     """``rerun`` each of ``parts`` (default: every run the draw rechecked) not yet kept, with
-    ``trials[problem]`` trials a search (``search``, ``confirm`` and ``resume`` as there)."""
+    ``trials[problem]`` trials a search (``changes`` and ``resume`` as there)."""
     from search.trainer import configure_tensorflow
 
     configure_tensorflow(threads)
@@ -156,8 +153,7 @@ def rerun_draw(parts: list[str] | None, threads: int | None, evaluation: dict[st
         if not (PARTS / f"{key}.json").exists() or not (RECHECKS / f"{key}.json").exists():
             sys.exit(f"{key}: needs its part and its recheck (recommendation.py, recheck.py)")
         if not (RESULTS / variant / f"{key}.json").exists():
-            rerun(key, trials[key.rsplit("-", 1)[0]], evaluation, variant, search, confirm,
-                  resume)
+            rerun(key, trials[key.rsplit("-", 1)[0]], changes, variant, resume)
 
 
 def kept_runs(variant: str) -> dict[str, dict[str, Any]]:
@@ -273,7 +269,7 @@ def main() -> None:
     parser.add_argument("--keep", type=float, default=KEEP, help="evaluation.screen")
     args = parser.parse_args()
     if not args.report:
-        rerun_draw(args.parts, args.threads, {"screen": args.keep}, "screening",
+        rerun_draw(args.parts, args.threads, {"evaluation": {"screen": args.keep}}, "screening",
                    {name: args.trials or n for name, n in TRIALS.items()})
     report()
 

@@ -78,10 +78,10 @@ def main() -> None:
     args = parser.parse_args()
     split = args.confirm_weight is not None
     if not args.report:
-        rerun_draw(args.parts, args.threads, {}, SPLIT if split else VARIANT,
+        changes = {"search": {"gap_weight": args.gap_weight},
+                   **({"confirm": {"gap_weight": args.confirm_weight}} if split else {})}
+        rerun_draw(args.parts, args.threads, changes, SPLIT if split else VARIANT,
                    {name: args.trials or n for name, n in TRIALS.items()},
-                   {"gap_weight": args.gap_weight},
-                   {"gap_weight": args.confirm_weight} if split else None,
                    VARIANT if split else None)
     report(split)
 
