@@ -64,7 +64,7 @@ def run_part(part: dict[str, Any], count: int) -> None:
     folder = WORK / "recheck" / name
     folder.mkdir(parents=True, exist_ok=True)
     spec = load_spec(write_spec(folder, name, problems(WORK / "recheck")[name], seed,
-                                part["trials"]))
+                                part["trials"], part.get("changes")))
     _, refit = study_data(spec)
     started = time.time()
     confirmed = confirm(spec, refit, part["recommendations"],

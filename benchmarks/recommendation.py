@@ -82,11 +82,23 @@ def problems(folder: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def merged(sections: dict[str, dict[str, Any]],
+           changes: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """``sections`` with ``changes`` (spec section -> keys) set on top, section by section (a
+    None value leaves the key as shipped)."""
+    out = {k: dict(v) for k, v in sections.items()}
+    for section, keys in (changes or {}).items():
+        out[section] = {**out.get(section, {}), **keys}
+    return out
+
+
 def write_spec(folder: Path, name: str, sections: dict[str, Any], seed: int,
-               trials: int) -> Path:
+               trials: int, changes: dict[str, dict[str, Any]] | None = None) -> Path:
+    """The problem's spec for one search seed, with a fresh storage, ``trials`` a search and
+    ``changes`` (a draw run with ``--set``) on top."""
     import tomli_w
 
-    doc = spec_document(**{k: dict(v) for k, v in sections.items()})
+    doc = spec_document(**merged(sections, changes))
     doc["study"].update(name=f"{name}-{seed}", seed=seed,
                         storage=f"sqlite:///{(folder / f'{name}-{seed}.db').as_posix()}")
     doc["search"]["trials"] = trials
@@ -295,9 +307,11 @@ def figures(runs: list[dict[str, float]], baseline_tests: list[float] | None,
     return out
 
 
-def run_part(name: str, seed: int, trials: int, threads: int | None = None) -> Path:
+def run_part(name: str, seed: int, trials: int, threads: int | None = None,
+             changes: dict[str, dict[str, Any]] | None = None) -> Path:
     """One (problem, search seed): the four searches and the confirmation, written to its own
-    file when done (parts already done are kept as they are)."""
+    file when done (parts already done are kept as they are). ``changes`` (``--set``) are set
+    on regsearch's spec; the others search the same space, data and training either way."""
     from search.data import load_splits
     from search.folds import study_data
     from search.spec import load_spec
@@ -309,7 +323,7 @@ def run_part(name: str, seed: int, trials: int, threads: int | None = None) -> P
     sections = problems(WORK / "recommendation")[name]
     PARTS.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    spec_path = write_spec(folder, name, sections, seed, trials)
+    spec_path = write_spec(folder, name, sections, seed, trials, changes)
     spec = load_spec(spec_path)
     clock = time.time()
 
@@ -329,6 +343,7 @@ def run_part(name: str, seed: int, trials: int, threads: int | None = None) -> P
     confirmed = timed(confirm(spec, refit, recs))
     target = PARTS / f"{name}-{seed}.json"
     target.write_text(json.dumps({"problem": name, "seed": seed, "trials": trials,
+                                  **({"changes": changes} if changes else {}),
                                   "recommendations": recs, "confirmed": confirmed,
                                   "seconds": time.time() - started,
                                   "finished": time.time()}, indent=1))
@@ -387,21 +402,23 @@ TRIALS = {"mnist-wide": 4, "mnist-lecture": 12, "default": 12, "breast-cancer": 
 SEEDS = (0, 1, 2)
 
 
-def run_all(seeds: tuple[int, ...] = SEEDS, lanes: int = 2) -> None:
-    """Every part of ``seeds`` not done yet, ``lanes`` at a time (one TensorFlow thread each);
-    ``run.json`` records this run's parts, time and failures (delete
-    ``results/recommendation/`` to rerun all)."""
+def run_all(seeds: tuple[int, ...] = SEEDS, lanes: int = 2, sets: list[str] = ()) -> None:
+    """Every part of ``seeds`` not done yet, ``lanes`` at a time (one TensorFlow thread each),
+    each with the ``--set`` arguments ``sets``; ``run.json`` records this run's parts, time and
+    failures (delete ``results/recommendation/`` to rerun all)."""
     started = time.time()
     log = WORK / "recommendation" / "logs"
     tasks = [(name, seed) for seed in seeds for name in ORDER
              if not (PARTS / f"{name}-{seed}.json").exists()]
     failed = in_lanes(Path(__file__), {
         f"{name}-{seed}": ["--problem", name, "--seeds", str(seed), "--trials",
-                           str(TRIALS[name]), "--threads", "1"] for name, seed in tasks},
+                           str(TRIALS[name]), "--threads", "1",
+                           *(a for v in sets for a in ("--set", v))] for name, seed in tasks},
         log, lanes)
     PARTS.mkdir(parents=True, exist_ok=True)
     (PARTS / "run.json").write_text(json.dumps(
         {"seconds": time.time() - started, "lanes": lanes, "trials": TRIALS,
+         **({"changes": parse_sets(sets)} if sets else {}),
          "parts": [f"{n}-{s}" for n, s in tasks], "failed": failed}, indent=1))
     if failed:
         raise SystemExit(f"recommendation parts failed: {', '.join(failed)} (logs in {log})")
@@ -524,6 +541,13 @@ def report() -> None:
                      if round(span / 60) != round(busy / 60) else "") + ")"
                   + (f"; failed in the last run: {', '.join(run['failed'])}"
                      if run and run["failed"] else "") + ".", ""]
+        changed = {json.dumps(p.get("changes", {}), sort_keys=True) for p in parts}
+        if changed != {"{}"}:
+            lines += ["regsearch's spec in this draw, on top of each problem's: " + "; ".join(
+                ", ".join(f"`[{sec}] {k} = {v}`" for sec, keys in json.loads(c).items()
+                          for k, v in keys.items()) or "as shipped" for c in sorted(changed))
+                      + " (`--set`). The other strategies search the same space, data and "
+                      "training.", ""]
     lines += ["## Targets", "",
               f"- regsearch overtuned in **{overtuned['regsearch']}** of {len(runs)} runs "
               "(others: " + ", ".join(f"{k} {overtuned[k]}" for k in STRATEGIES[1:]) + ").",
@@ -618,6 +642,24 @@ def _setting(params: dict[str, Any]) -> str:
                      if isinstance(v, float) and v > 0) or "no regularization"
 
 
+def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
+    """``--set SECTION.KEY=VALUE`` arguments (VALUE in TOML) as spec section -> keys."""
+    import tomllib
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in sets:
+        name, eq, value = item.partition("=")
+        section, dot, key = name.partition(".")
+        if not (eq and dot and section and key):
+            raise SystemExit(f"--set {item}: expected SECTION.KEY=VALUE, e.g. "
+                             "search.gap_weight=0")
+        try:
+            out.setdefault(section, {})[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError as e:
+            raise SystemExit(f"--set {item}: the value is not TOML ({e})") from None
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="every part in two lanes, then the "
@@ -631,9 +673,13 @@ def main() -> None:
                         "side on two cores: 1 each)")
     parser.add_argument("--trial", type=int, help="with --problem and --seeds: confirm this "
                         "trial of the part's regsearch study against the part's settings")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a key of regsearch's spec set for this draw (TOML value; "
+                        "repeatable), e.g. search.gap_weight=0")
     parser.add_argument("--report", action="store_true", help="assemble the parts' page")
     parser.add_argument("--quick", action="store_true", help="wine, one seed, 3 trials")
     args = parser.parse_args()
+    changes = parse_sets(args.set)
     if args.quick:
         run_part("wine", 0, 3)
         report()
@@ -645,9 +691,9 @@ def main() -> None:
             confirm_trial(args.problem, seed, args.trial)
         return
     if args.all:
-        run_all(tuple(args.seeds))
+        run_all(tuple(args.seeds), sets=args.set)
     for seed in args.seeds if args.problem else []:
-        run_part(args.problem, seed, args.trials or TRIALS[args.problem], args.threads)
+        run_part(args.problem, seed, args.trials or TRIALS[args.problem], args.threads, changes)
     if args.report or args.all:
         report()
 

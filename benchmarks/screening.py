@@ -36,7 +36,8 @@ from typing import Any
 from _common import RESULTS, WORK, write_result
 from recheck import OUT as RECHECKS
 from recommendation import (ORDER, PARTS, STRATEGIES, _setting, _versus, figures, page_runs,
-                            problems, run_regsearch, runs_of, setting_key, targets, write_spec)
+                            merged, problems, run_regsearch, runs_of, setting_key, targets,
+                            write_spec)
 
 from search.paired import interval_text
 
@@ -93,10 +94,9 @@ def rerun(key: str, trials: int, changes: dict[str, dict[str, Any]], variant: st
     folder.mkdir(parents=True, exist_ok=True)
     # A resumed study keeps its data files where its variant wrote them: the same spec.
     sections = problems(WORK / (resume or variant))[name]
-    changes = {"evaluation": {}, **changes}
-    for section, keys in changes.items():
-        sections[section] = {**sections.get(section, {}), **keys}
-    spec_path = write_spec(folder, name, sections, seed, trials)
+    # On top of what the draw's own regsearch ran with (a draw made with --set).
+    changes = {"evaluation": {}, **merged(part.get("changes", {}), changes)}
+    spec_path = write_spec(folder, name, sections, seed, trials, changes)
     if resume is not None:
         kept = WORK / resume / name / f"{key}.db"
         if not kept.exists():
