@@ -26,6 +26,10 @@ searched again) with ``[confirm] gap_weight`` set, so only its confirmation runs
 ``gap-weight-split.md`` shows a search steered by validation accuracy whose confirmation still
 accepts a setting at the draw's trade.
 
+A draw made with the weights set (``recommendation.py --set search.gap_weight=0``) is read
+the other way round: its parts keep what they set, each rerun starts from it, and
+``--gap-weight 0.5`` reruns that draw as the product's default searches.
+
     .venv/bin/python benchmarks/weight.py                    # every rechecked part of the draw
     .venv/bin/python benchmarks/weight.py --parts default-12
     .venv/bin/python benchmarks/weight.py --report
@@ -34,39 +38,56 @@ accepts a setting at the draw's trade.
 
 from __future__ import annotations
 
-from recommendation import TRIALS
+import json
+import sys
+
+from recommendation import PARTS, TRIALS
 from screening import kept_runs, page, rerun_draw, rerun_parser
 
 from search.spec import SearchSpec
 
 WEIGHT = 0.0
-#: The weight the draws' searches ran with: the product's default.
-DRAW_WEIGHT = SearchSpec().gap_weight
 VARIANT = "gap-weight"
 #: The same searches with confirmation judging at ``--confirm-weight``.
 SPLIT = "gap-weight-split"
+
+
+def draw_weights() -> tuple[str, float]:
+    """How the draw's own searches weighed the gap, in words, and their ``[search]`` weight:
+    the product's default, or what the draw set (``recommendation.py --set``)."""
+    changes = {json.dumps(json.loads(p.read_text()).get("changes", {}), sort_keys=True)
+               for p in PARTS.glob("*-*.json")}
+    if len(changes) > 1:
+        sys.exit(f"{PARTS}: the parts ran with different --set changes: {sorted(changes)}")
+    changed = json.loads(changes.pop()) if changes else {}
+    search = changed.get("search", {}).get("gap_weight", SearchSpec().gap_weight)
+    confirm = changed.get("confirm", {}).get("gap_weight")
+    return (f"gap_weight {search:g}" if confirm is None else
+            f"search {search:g}, confirm {confirm:g}"), search
 
 
 def report(split: bool) -> None:
     """``gap-weight.md``, or ``gap-weight-split.md``."""
     name = SPLIT if split else VARIANT
     runs = kept_runs(name)
+    old, draw_weight = draw_weights()
 
     def shown(section: str) -> str:
         return ", ".join(f"{w:g}" for w in sorted({r[section]["gap_weight"]
-                                                    for r in runs.values()}))
+                                                    for r in runs.values()
+                                                    if r[section].get("gap_weight") is not None}))
 
     confirm = (f"; confirmation judges at `[confirm] gap_weight = {shown('confirm')}` (the same "
                f"searches as `gap-weight.md`, continued: only their confirmation ran again)"
                if split else "")
-    page(name, runs, f"gap_weight {DRAW_WEIGHT:g}",
+    page(name, runs, old,
          f"search {shown('search')}, confirm {shown('confirm')}" if split else
          f"gap_weight {shown('search')}",
          "The objective's gap weight"
          f"{', confirmation apart' if split else ''}: regsearch against plain Optuna on fresh "
          "seeds",
          f"The reruns search with `[search] gap_weight = {shown('search')}` instead of the "
-         f"default's {DRAW_WEIGHT:g}, on the draw's folds and at the draw's trials a "
+         f"draw's {draw_weight:g}, on the draw's folds and at the draw's trials a "
          f"search{confirm}", "weight.py --confirm-weight" if split else "weight.py")
 
 
@@ -77,6 +98,12 @@ def main() -> None:
                         f"{VARIANT} studies with it ({SPLIT})")
     args = parser.parse_args()
     split = args.confirm_weight is not None
+    kept = {r["search"]["gap_weight"] for r in kept_runs(VARIANT).values()}
+    if split and not args.report and kept - {args.gap_weight}:
+        # The kept studies searched at that weight; a study cannot continue under another.
+        parser.error(f"--confirm-weight continues the {VARIANT} studies, which searched at "
+                     f"gap_weight {', '.join(f'{w:g}' for w in sorted(kept))}: give that "
+                     f"--gap-weight, not {args.gap_weight:g}")
     if not args.report:
         changes = {"search": {"gap_weight": args.gap_weight},
                    **({"confirm": {"gap_weight": args.confirm_weight}} if split else {})}
