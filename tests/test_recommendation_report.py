@@ -122,3 +122,32 @@ def test_the_one_sided_p_value_agrees_with_paireds_own_test(diffs: list[float]):
 
     d = Paired.of(diffs, [0.0] * len(diffs), floor=0.001)
     assert (_recommendation()._p_below(d) < 0.05) == d.below()
+
+
+def test_a_draw_with_set_writes_regsearchs_spec_with_the_changes(tmp_path: Path):
+    from search.spec import load_spec
+
+    rec = _recommendation()
+    changes = rec.parse_sets(["search.gap_weight=0", "confirm.gap_weight=0.5",
+                              "evaluation.folds=3"])
+    assert changes == {"search": {"gap_weight": 0}, "confirm": {"gap_weight": 0.5},
+                       "evaluation": {"folds": 3}}
+    # On top of the problem's own sections, which stay (wine trains in batches of 32).
+    sections = rec.problems(tmp_path)["wine"]
+    spec = load_spec(rec.write_spec(tmp_path, "wine", sections, 13, 12, changes))
+    assert (spec.search.gap_weight, spec.confirm.gap_weight, spec.evaluation.folds,
+            spec.training.batch_size, spec.search.trials) == (0.0, 0.5, 3, 32, 12)
+    # A rerun's None leaves a key as shipped: confirmation's weight is the search's again.
+    back = rec.merged(changes, {"search": {"gap_weight": 0.5}, "confirm": {"gap_weight": None}})
+    spec = load_spec(rec.write_spec(tmp_path, "wine", sections, 13, 12, back))
+    assert (spec.search.gap_weight, spec.confirm.gap_weight) == (0.5, None)
+
+
+@pytest.mark.parametrize("item", ["gap_weight=0", "search.gap_weight", "search.gap_weight=x"])
+def test_a_bad_set_argument_stops_with_one_line(item: str):
+    done = subprocess.run([sys.executable, str(BENCH / "recommendation.py"), "--set", item,
+                           "--report"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "REGSEARCH_BENCH_RESULTS": "/nonexistent"})
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(f"--set {item}:")
