@@ -46,6 +46,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from _common import RESULTS, ROOT, WORK, in_lanes, spec_document, write_result
@@ -541,11 +542,11 @@ def report() -> None:
                      if round(span / 60) != round(busy / 60) else "") + ")"
                   + (f"; failed in the last run: {', '.join(run['failed'])}"
                      if run and run["failed"] else "") + ".", ""]
-        changed = {json.dumps(p.get("changes", {}), sort_keys=True) for p in parts}
-        if changed != {"{}"}:
+        changed = draw_changes(parts)
+        if changed != [{}]:
             lines += ["regsearch's spec in this draw, on top of each problem's: " + "; ".join(
-                ", ".join(f"`[{sec}] {k} = {v}`" for sec, keys in json.loads(c).items()
-                          for k, v in keys.items()) or "as shipped" for c in sorted(changed))
+                ", ".join(f"`[{sec}] {k} = {v}`" for sec, keys in c.items()
+                          for k, v in keys.items()) or "as shipped" for c in changed)
                       + " (`--set`). The other strategies search the same space, data and "
                       "training.", ""]
     lines += ["## Targets", "",
@@ -640,6 +641,12 @@ def _setting(params: dict[str, Any]) -> str:
         return "no regularization"
     return ", ".join(f"{k} {v:.3g}" for k, v in params.items()
                      if isinstance(v, float) and v > 0) or "no regularization"
+
+
+def draw_changes(parts: Iterable[dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:
+    """The distinct ``--set`` changes regsearch ran with in ``parts`` (``[{}]``: as shipped)."""
+    seen = {json.dumps(p.get("changes", {}), sort_keys=True) for p in parts}
+    return [json.loads(c) for c in sorted(seen)]
 
 
 def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import sys
 
-from recommendation import PARTS, TRIALS
+from recommendation import PARTS, TRIALS, draw_changes
 from screening import kept_runs, page, rerun_draw, rerun_parser
 
 from search.spec import SearchSpec
@@ -55,11 +55,10 @@ SPLIT = "gap-weight-split"
 def draw_weights() -> tuple[str, float]:
     """How the draw's own searches weighed the gap, in words, and their ``[search]`` weight:
     the product's default, or what the draw set (``recommendation.py --set``)."""
-    changes = {json.dumps(json.loads(p.read_text()).get("changes", {}), sort_keys=True)
-               for p in PARTS.glob("*-*.json")}
+    changes = draw_changes(json.loads(p.read_text()) for p in PARTS.glob("*-*.json"))
     if len(changes) > 1:
-        sys.exit(f"{PARTS}: the parts ran with different --set changes: {sorted(changes)}")
-    changed = json.loads(changes.pop()) if changes else {}
+        sys.exit(f"{PARTS}: the parts ran with different --set changes: {changes}")
+    changed = changes[0] if changes else {}
     search = changed.get("search", {}).get("gap_weight", SearchSpec().gap_weight)
     confirm = changed.get("confirm", {}).get("gap_weight")
     return (f"gap_weight {search:g}" if confirm is None else
@@ -74,8 +73,7 @@ def report(split: bool) -> None:
 
     def shown(section: str) -> str:
         return ", ".join(f"{w:g}" for w in sorted({r[section]["gap_weight"]
-                                                    for r in runs.values()
-                                                    if r[section].get("gap_weight") is not None}))
+                                                    for r in runs.values()}))
 
     confirm = (f"; confirmation judges at `[confirm] gap_weight = {shown('confirm')}` (the same "
                f"searches as `gap-weight.md`, continued: only their confirmation ran again)"
@@ -98,8 +96,9 @@ def main() -> None:
                         f"{VARIANT} studies with it ({SPLIT})")
     args = parser.parse_args()
     split = args.confirm_weight is not None
-    kept = {r["search"]["gap_weight"] for r in kept_runs(VARIANT).values()}
-    if split and not args.report and kept - {args.gap_weight}:
+    kept = ({r["search"]["gap_weight"] for r in kept_runs(VARIANT).values()}
+            if split and not args.report else set())
+    if kept - {args.gap_weight}:
         # The kept studies searched at that weight; a study cannot continue under another.
         parser.error(f"--confirm-weight continues the {VARIANT} studies, which searched at "
                      f"gap_weight {', '.join(f'{w:g}' for w in sorted(kept))}: give that "
