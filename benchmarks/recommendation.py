@@ -45,8 +45,8 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from _common import RESULTS, ROOT, WORK, in_lanes, spec_document, write_result
