@@ -59,8 +59,8 @@ WEIGHT = ("gap-weight", "gap-weight-split")
 #: Each results folder with the pages it holds: the committed run, the earlier code's run on
 #: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8, 9-11 and 12
 #: (with their screened and 5-fold searches, at the draw's trials and at its epochs, and their
-#: gap-weight reruns, which 6-8 has too), 13-14 searched at gap_weight 0 (``--set``), and the
-#: run with trials valued by their fold means.
+#: gap-weight reruns, which 6-8 has too), 13-14 searched at gap_weight 0 (``--set``, with its
+#: reruns at the default 0.5), and the run with trials valued by their fold means.
 FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
@@ -72,7 +72,7 @@ FOLDERS = {"results": ("recommendation", "selection", "recheck"),
            "results/recommendation-heldout-4": ("recommendation", "selection", "recheck",
                                                 "screening", "folds", "folds-equal-epochs",
                                                 "causes", *WEIGHT),
-           "results/recommendation-heldout-5": ("recommendation", "recheck"),
+           "results/recommendation-heldout-5": ("recommendation", "recheck", "gap-weight"),
            "results/recommendation-value-of-means": ("recommendation", "recheck")}
 
 
