@@ -14,8 +14,8 @@ The paired differences (setting minus baseline) of test accuracy, train accuracy
 * **helps**: test accuracy significantly up;
 * **closes the gap at no cost**: test accuracy within noise, the gap down on average, and the
   trade no worse than the study's own objective allows: the mean paired difference of
-  ``test_accuracy - gap_weight * |gap|`` (the search's score, on test, at ``confirm.gap_weight``
-  when the spec sets one) is not negative. The
+  ``test_accuracy - gap_weight * |gap|`` (the search's score, on test, at ``confirm.gap_weight``)
+  is not negative. The
   search chose the setting because it closed the gap beyond noise on the folds (``objective``
   rule 2); confirmation checks that this holds in direction on fresh seeds and data, and says
   whether it is also significant over its own seeds. Requiring significance a second time, over
@@ -125,7 +125,7 @@ def _key(snap: Snapshot) -> dict[str, Any] | None:
     return {"first_seeds": seeds(snap.spec), "max_seeds": most_seeds(snap.spec),
             "baseline_trial": int(pair[0]["number"]),
             "trial": int(pair[1]["number"]), "search_regularizes": snap.selection.regularizes,
-            "gap_weight": snap.spec.confirm.weight(snap.spec.search)}
+            "gap_weight": snap.spec.confirm.gap_weight}
 
 
 def current(snap: Snapshot) -> dict[str, Any] | None:
@@ -222,8 +222,8 @@ def judge(baseline: Mapping[str, Any], other: Mapping[str, Any], search_regulari
     "Significantly" is the two-sided 95% interval excluding 0, the interval the headline shows.
     ``floor`` (one test sample) bounds the standard error from below: seeds that differ by
     exactly the same amount have no spread, which would make any difference significant.
-    ``gap_weight`` is the study's: the score difference weighs test accuracy against gap as
-    the search did.
+    ``gap_weight`` is the study's ``confirm.gap_weight``: the score difference weighs test
+    accuracy against gap at that trade.
     """
     def figures(runs: list[Mapping[str, Any]]) -> dict[str, list[float]]:
         out = {k: [r[k] for r in runs] for k in FIGURES}

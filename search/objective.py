@@ -3,10 +3,12 @@
 Two different questions, deliberately:
 
 * The **objective** (one number per epoch, so Optuna can prune; its fold mean is the trial's
-  value) is ``val_accuracy - gap_weight * |gap|``: it pulls the sampler towards settings that
-  close the train/validation gap but never pays a point of validation accuracy for more than
-  ``1 / gap_weight`` points of gap. One number, not two objectives: Optuna cannot prune a
-  multi-objective study.
+  value) is ``val_accuracy - gap_weight * |gap|``. By default ``search.gap_weight`` is 0, so
+  the sampler, the pruner and EarlyStopping follow validation accuracy: a weight above 0 pulls
+  the sampler towards settings that close the gap most, and at 0.5 it answered below plain
+  Optuna more often (``search/spec.py``, ``SearchSpec.gap_weight``). The gap is not dropped:
+  the selection rule below is where it decides. One number, not two objectives: Optuna cannot
+  prune a multi-objective study.
 * The **selection rule** decides what is recommended, on the cross-validation folds, every
   comparison paired on the same folds and judged by its standard error (``search/paired.py``),
   with the unregularized baseline as a competitor:

@@ -409,16 +409,16 @@ def test_an_acceptance_not_leaning_below_the_baseline_keeps_its_first_seeds(
 
 def test_confirmation_judges_the_trade_at_its_own_gap_weight_and_again_when_it_changes(
         tmp_path, monkeypatch):
-    """``[confirm] gap_weight`` replaces the search's weight in the verdict only. A setting
-    0.005 below the baseline on test that closes 0.025 of gap is no trade at weight 0 and one
-    at the search's 0.5; changing the key continues the study and confirms it again."""
+    """The verdict weighs the trade at ``[confirm] gap_weight``, not the search's weight. A
+    setting 0.005 below the baseline on test that closes 0.025 of gap is no trade at weight 0
+    and one at the default 0.5; changing the key continues the study and confirms it again."""
     from search.backends import optuna_backend
     from search.folds import study_data
 
     path, study = chosen_setting_study(tmp_path, "trade", "[confirm]\nseeds = 3\nmax_seeds = 3\n"
                                        "gap_weight = 0.0\n")
     spec = load_spec(path)
-    assert spec.confirm.gap_weight == 0.0 and spec.search.gap_weight == 0.5
+    assert spec.confirm.gap_weight == 0.0 and spec.search.gap_weight == 0.0
     trained = scripted(monkeypatch, confirm.seeds(spec)[0], [0.945, 0.935, 0.955])
     c = confirm.ensure_confirmation(Snapshot(study), lambda: study_data(spec)[1])
     assert c["gap_weight"] == 0.0 and c["verdict"] == "nothing" and not c["regularize"]

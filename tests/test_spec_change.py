@@ -44,7 +44,7 @@ def changed(doc: dict[str, Any], **values: Any) -> dict[str, Any]:
     ({"training__learning_rate": 0.01}, ["training.learning_rate: 0.001 -> 0.01"]),
     ({"evaluation__folds": 3}, ["evaluation.folds: 2 -> 3"]),
     ({"study__seed": 4}, ["study.seed: 3 -> 4"]),
-    ({"search__gap_weight": 1.0}, ["search.gap_weight: 0.5 -> 1.0"]),
+    ({"search__gap_weight": 1.0}, ["search.gap_weight: 0.0 -> 1.0"]),
     ({"study__space__dropout__high": 0.9}, ["study.space.dropout.high: 0.5 -> 0.9"]),
     ({"study__space__extra": {"type": "float", "low": 0.0, "high": 1.0}},
      ['study.space.extra: (none) -> {"type": "float", "low": 0.0, "high": 1.0}']),
