@@ -78,7 +78,7 @@ def grow(part: dict[str, Any]) -> dict[str, Any] | None:
                 "first": {"test_accuracy": d} if d else None, "first_verdict": "no_cost",
                 "grown": None, "verdict": r["verdict"], "regularize": r["verdict"] in ACCEPTED,
                 "first_seed_reproduced": None, "seconds": None}
-    judged = first_judged(part, spec.search.gap_weight)
+    judged = first_judged(part, spec.confirm.gap_weight)
     if judged is None or not needs_more(judged):
         return None
     assert r["seeds"] == first, (r["seeds"], first)
@@ -98,7 +98,7 @@ def grow(part: dict[str, Any]) -> dict[str, Any] | None:
             reproduced[label] = (again["train"], again["test"]) == \
                 (stored[0]["train"], stored[0]["test"])
             grown[label] = as_setting(label, params, epochs, [*stored, *new])
-    after = judge(grown["baseline"], grown["answer"], True, spec.search.gap_weight,
+    after = judge(grown["baseline"], grown["answer"], True, spec.confirm.gap_weight,
                   floor=1 / len(refit.y_test))
     return {"problem": name, "seed": seed, "seeds": first + more,
             "first": judged["difference"], "first_verdict": judged["verdict"],

@@ -345,6 +345,8 @@ def run_part(name: str, seed: int, trials: int, threads: int | None = None,
     target = PARTS / f"{name}-{seed}.json"
     target.write_text(json.dumps({"problem": name, "seed": seed, "trials": trials,
                                   **({"changes": changes} if changes else {}),
+                                  "weights": {"search": spec.search.gap_weight,
+                                              "confirm": spec.confirm.gap_weight},
                                   "recommendations": recs, "confirmed": confirmed,
                                   "seconds": time.time() - started,
                                   "finished": time.time()}, indent=1))
@@ -643,6 +645,21 @@ def _setting(params: dict[str, Any]) -> str:
                      if isinstance(v, float) and v > 0) or "no regularization"
 
 
+#: What parts that record no ``weights`` ran at, under their ``--set`` changes: the product's
+#: default before it changed to search 0, confirm 0.5 (search 0.5, confirmation as the search).
+BEFORE = {"search": 0.5, "confirm": None}
+
+
+def part_weights(part: dict[str, Any]) -> dict[str, float]:
+    """The ``[search]`` and ``[confirm]`` gap weights a part's regsearch ran with."""
+    if "weights" in part:
+        return part["weights"]
+    changed = part.get("changes", {})
+    search = changed.get("search", {}).get("gap_weight", BEFORE["search"])
+    confirm = changed.get("confirm", {}).get("gap_weight", BEFORE["confirm"])
+    return {"search": search, "confirm": search if confirm is None else confirm}
+
+
 def draw_changes(parts: Iterable[dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:
     """The distinct ``--set`` changes regsearch ran with in ``parts`` (``[{}]``: as shipped)."""
     seen = {json.dumps(p.get("changes", {}), sort_keys=True) for p in parts}
@@ -659,7 +676,7 @@ def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
         section, dot, key = name.partition(".")
         if not (eq and dot and section and key):
             raise SystemExit(f"--set {item}: expected SECTION.KEY=VALUE, e.g. "
-                             "search.gap_weight=0")
+                             "search.gap_weight=0.5")
         try:
             out.setdefault(section, {})[key] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError as e:
@@ -682,7 +699,7 @@ def main() -> None:
                         "trial of the part's regsearch study against the part's settings")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a key of regsearch's spec set for this draw (TOML value; "
-                        "repeatable), e.g. search.gap_weight=0")
+                        "repeatable), e.g. search.gap_weight=0.5")
     parser.add_argument("--report", action="store_true", help="assemble the parts' page")
     parser.add_argument("--quick", action="store_true", help="wine, one seed, 3 trials")
     args = parser.parse_args()

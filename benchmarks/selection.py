@@ -133,13 +133,13 @@ def run_part(name: str, seed: int) -> dict[str, Any] | None:
             judged_on = len(first)
             if not is_baseline(record):
                 first_base = {**base, "runs": base["runs"][:len(first)]}
-                verdict = judge(first_base, pick, True, spec.search.gap_weight, floor=floor)
+                verdict = judge(first_base, pick, True, spec.confirm.gap_weight, floor=floor)
                 grow = (verdict["verdict"] == "no_cost" if rule.endswith("-grow")
                         else needs_more(verdict))
                 if grow and most_seeds(spec) > len(first):
                     every = seeds(spec, most_seeds(spec))
                     verdict = judge(runs_on(base_record, every), runs_on(record, every), True,
-                                    spec.search.gap_weight, floor=floor)
+                                    spec.confirm.gap_weight, floor=floor)
                     judged_on = len(every)
             answer = pick if verdict["regularize"] else base
             out["rules"][rule] = {

@@ -14,10 +14,15 @@ plain Optuna's do; the selection rule still takes the smallest gap within noise 
 and confirmation's score is test accuracy alone, so "at no cost" also asks that the setting is
 not below the baseline on average.
 
+This was measured on draws made at the product's earlier default, ``gap_weight = 0.5`` for
+the search and confirmation alike, and it is the product's default now: search 0, confirm 0.5
+(README, "A search steered by validation accuracy").
+
 For each run of a draw that ``recommendation.py --all`` and ``recheck.py`` made, this runs
-regsearch again with ``--gap-weight`` and the draw's own folds and trials a search
-(``recommendation.TRIALS``), so only the weight changes; its answer is confirmed and retrained
-on the recheck's fresh seeds as ``screening.py`` does (``screening.rerun``), and
+regsearch again with ``--gap-weight`` (for the search and confirmation alike; by default, of 0
+and 0.5, the one the draw's own searches did not use) and the draw's own folds and trials a
+search (``recommendation.TRIALS``), so only the weight changes; its answer is confirmed and
+retrained on the recheck's fresh seeds as ``screening.py`` does (``screening.rerun``), and
 ``gap-weight.md`` pairs it there with the baseline, plain Optuna and the draw's own answer.
 
 Weight 0 changes two things at once, the search and confirmation's trade. ``--confirm-weight``
@@ -26,9 +31,9 @@ searched again) with ``[confirm] gap_weight`` set, so only its confirmation runs
 ``gap-weight-split.md`` shows a search steered by validation accuracy whose confirmation still
 accepts a setting at the draw's trade.
 
-A draw made with the weights set (``recommendation.py --set search.gap_weight=0``) is read
-the other way round: its parts keep what they set, each rerun starts from it, and
-``--gap-weight 0.5`` reruns that draw as the product's default searches.
+A draw's weights are read from its parts: those made since the default changed record them
+(``weights``); older ones ran at ``recommendation.BEFORE``, under what they set (``recommendation.py
+--set``). A draw searched at 0 is rerun at 0.5: as the product searched before.
 
     .venv/bin/python benchmarks/weight.py                    # every rechecked part of the draw
     .venv/bin/python benchmarks/weight.py --parts default-12
@@ -41,28 +46,27 @@ from __future__ import annotations
 import json
 import sys
 
-from recommendation import PARTS, TRIALS, draw_changes
+from recommendation import PARTS, TRIALS, part_weights
 from screening import kept_runs, page, rerun_draw, rerun_parser
 
-from search.spec import SearchSpec
-
-WEIGHT = 0.0
+#: The weights a rerun searches at when ``--gap-weight`` is not given: the one of these the
+#: draw's own searches did not use.
+WEIGHTS = (0.0, 0.5)
 VARIANT = "gap-weight"
 #: The same searches with confirmation judging at ``--confirm-weight``.
 SPLIT = "gap-weight-split"
 
 
 def draw_weights() -> tuple[str, float]:
-    """How the draw's own searches weighed the gap, in words, and their ``[search]`` weight:
-    the product's default, or what the draw set (``recommendation.py --set``)."""
-    changes = draw_changes(json.loads(p.read_text()) for p in PARTS.glob("*-*.json"))
-    if len(changes) > 1:
-        sys.exit(f"{PARTS}: the parts ran with different --set changes: {changes}")
-    changed = changes[0] if changes else {}
-    search = changed.get("search", {}).get("gap_weight", SearchSpec().gap_weight)
-    confirm = changed.get("confirm", {}).get("gap_weight")
-    return (f"gap_weight {search:g}" if confirm is None else
-            f"search {search:g}, confirm {confirm:g}"), search
+    """How the draw's own searches weighed the gap, in words, and their ``[search]`` weight."""
+    seen = {json.dumps(part_weights(json.loads(p.read_text())), sort_keys=True)
+            for p in PARTS.glob("*-*.json")}
+    if len(seen) != 1:
+        sys.exit(f"{PARTS}: the parts ran with different gap weights, or there are none: "
+                 f"{sorted(seen)}")
+    w = json.loads(seen.pop())
+    return (f"gap_weight {w['search']:g}" if w["search"] == w["confirm"] else
+            f"search {w['search']:g}, confirm {w['confirm']:g}"), w["search"]
 
 
 def report(split: bool) -> None:
@@ -91,11 +95,15 @@ def report(split: bool) -> None:
 
 def main() -> None:
     parser = rerun_parser(__doc__.splitlines()[0], "the draw's own")
-    parser.add_argument("--gap-weight", type=float, default=WEIGHT, help="search.gap_weight")
+    parser.add_argument("--gap-weight", type=float, help="search.gap_weight and "
+                        "confirm.gap_weight (default: of 0 and 0.5, the one the draw's own "
+                        "searches did not use)")
     parser.add_argument("--confirm-weight", type=float, help="confirm.gap_weight: continue the "
                         f"{VARIANT} studies with it ({SPLIT})")
     args = parser.parse_args()
     split = args.confirm_weight is not None
+    if args.gap_weight is None:
+        args.gap_weight = next(w for w in WEIGHTS if w != draw_weights()[1])
     kept = ({r["search"]["gap_weight"] for r in kept_runs(VARIANT).values()}
             if split and not args.report else set())
     if kept - {args.gap_weight}:
@@ -104,8 +112,9 @@ def main() -> None:
                      f"gap_weight {', '.join(f'{w:g}' for w in sorted(kept))}: give that "
                      f"--gap-weight, not {args.gap_weight:g}")
     if not args.report:
+        # One weight for both, as the product's searches had before [confirm] gap_weight.
         changes = {"search": {"gap_weight": args.gap_weight},
-                   **({"confirm": {"gap_weight": args.confirm_weight}} if split else {})}
+                   "confirm": {"gap_weight": args.confirm_weight if split else args.gap_weight}}
         rerun_draw(args.parts, args.threads, changes, SPLIT if split else VARIANT,
                    {name: args.trials or n for name, n in TRIALS.items()},
                    VARIANT if split else None)

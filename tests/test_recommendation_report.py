@@ -130,19 +130,32 @@ def test_a_draw_with_set_writes_regsearchs_spec_with_the_changes(tmp_path: Path)
     from search.spec import load_spec
 
     rec = _recommendation()
-    changes = rec.parse_sets(["search.gap_weight=0", "confirm.gap_weight=0.5",
+    changes = rec.parse_sets(["search.gap_weight=1", "confirm.gap_weight=0.25",
                               "evaluation.folds=3"])
-    assert changes == {"search": {"gap_weight": 0}, "confirm": {"gap_weight": 0.5},
+    assert changes == {"search": {"gap_weight": 1}, "confirm": {"gap_weight": 0.25},
                        "evaluation": {"folds": 3}}
     # On top of the problem's own sections, which stay (wine trains in batches of 32).
     sections = rec.problems(tmp_path)["wine"]
     spec = load_spec(rec.write_spec(tmp_path, "wine", sections, 13, 12, changes))
     assert (spec.search.gap_weight, spec.confirm.gap_weight, spec.evaluation.folds,
-            spec.training.batch_size, spec.search.trials) == (0.0, 0.5, 3, 32, 12)
-    # A rerun's None leaves a key as shipped: confirmation's weight is the search's again.
-    back = rec.merged(changes, {"search": {"gap_weight": 0.5}, "confirm": {"gap_weight": None}})
+            spec.training.batch_size, spec.search.trials) == (1.0, 0.25, 3, 32, 12)
+    # A rerun's None leaves a key as shipped: the default study's search 0, confirmation 0.5.
+    back = rec.merged(changes, {"search": {"gap_weight": None}, "confirm": {"gap_weight": None}})
     spec = load_spec(rec.write_spec(tmp_path, "wine", sections, 13, 12, back))
-    assert (spec.search.gap_weight, spec.confirm.gap_weight) == (0.5, None)
+    assert (spec.search.gap_weight, spec.confirm.gap_weight) == (0.0, 0.5)
+
+
+def test_a_parts_gap_weights_are_its_record_else_the_earlier_default_under_its_changes():
+    weights = _recommendation().part_weights
+    # Made before parts recorded them, as shipped then: 0.5 for the search and confirmation.
+    assert weights({"problem": "wine"}) == {"search": 0.5, "confirm": 0.5}
+    # A --set draw of that time: confirmation followed the search unless it was set too.
+    assert weights({"changes": {"search": {"gap_weight": 0}}}) == {"search": 0, "confirm": 0}
+    assert weights({"changes": {"search": {"gap_weight": 0}, "confirm": {"gap_weight": 0.5}}}) \
+        == {"search": 0, "confirm": 0.5}
+    # A part that records them is taken at its word, whatever it set.
+    assert weights({"changes": {"search": {"gap_weight": 1}},
+                    "weights": {"search": 0.0, "confirm": 0.5}}) == {"search": 0.0, "confirm": 0.5}
 
 
 @pytest.mark.parametrize("item", ["gap_weight=0", "search.gap_weight", "search.gap_weight=x"])
