@@ -551,6 +551,7 @@ def report() -> None:
                           for k, v in keys.items()) or "as shipped" for c in changed)
                       + " (`--set`). The other strategies search the same space, data and "
                       "training.", ""]
+        lines += weights_line(parts)
     lines += ["## Targets", "",
               f"- regsearch overtuned in **{overtuned['regsearch']}** of {len(runs)} runs "
               "(others: " + ", ".join(f"{k} {overtuned[k]}" for k in STRATEGIES[1:]) + ").",
@@ -658,6 +659,21 @@ def part_weights(part: dict[str, Any]) -> dict[str, float]:
     search = changed.get("search", {}).get("gap_weight", BEFORE["search"])
     confirm = changed.get("confirm", {}).get("gap_weight", BEFORE["confirm"])
     return {"search": search, "confirm": search if confirm is None else confirm}
+
+
+def weights_line(parts: list[dict[str, Any]]) -> list[str]:
+    """The page's line saying the gap weights regsearch ran with, where they are not those the
+    product ships now (a draw made before the default changed); none where they are."""
+    shipped = {k: spec_document()[k]["gap_weight"] for k in ("search", "confirm")}
+    seen = sorted({json.dumps(part_weights(p), sort_keys=True) for p in parts})
+    if seen == [json.dumps(shipped, sort_keys=True)]:
+        return []
+    said = "; ".join(f"`[search] gap_weight = {w['search']:g}`, `[confirm] gap_weight = "
+                     f"{w['confirm']:g}`" for w in map(json.loads, seen))
+    return [f"regsearch's gap weights in this draw: {said}; the product ships "
+            f"`[search] gap_weight = {shipped['search']:g}`, `[confirm] gap_weight = "
+            f"{shipped['confirm']:g}` now (README, \"A search steered by validation accuracy\").",
+            ""]
 
 
 def draw_changes(parts: Iterable[dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:
