@@ -32,8 +32,9 @@ searched again) with ``[confirm] gap_weight`` set, so only its confirmation runs
 accepts a setting at the draw's trade.
 
 A draw's weights are read from its parts: those made since the default changed record them
-(``weights``); older ones ran at ``recommendation.BEFORE``, under what they set (``recommendation.py
---set``). A draw searched at 0 is rerun at 0.5: as the product searched before.
+(``weights``); older ones ran at ``recommendation.BEFORE``, under what they set
+(``recommendation.py --set``). A draw searched at 0 is rerun at 0.5: as the product searched
+before.
 
     .venv/bin/python benchmarks/weight.py                    # every rechecked part of the draw
     .venv/bin/python benchmarks/weight.py --parts default-12

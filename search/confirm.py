@@ -13,9 +13,9 @@ The paired differences (setting minus baseline) of test accuracy, train accuracy
 
 * **helps**: test accuracy significantly up;
 * **closes the gap at no cost**: test accuracy within noise, the gap down on average, and the
-  trade no worse than the study's own objective allows: the mean paired difference of
-  ``test_accuracy - gap_weight * |gap|`` (the search's score, on test, at ``confirm.gap_weight``)
-  is not negative. The
+  trade no worse than ``confirm.gap_weight`` allows: the mean paired difference of
+  ``test_accuracy - gap_weight * |gap|`` (the objective's form, on test, at that weight) is not
+  negative. The
   search chose the setting because it closed the gap beyond noise on the folds (``objective``
   rule 2); confirmation checks that this holds in direction on fresh seeds and data, and says
   whether it is also significant over its own seeds. Requiring significance a second time, over
