@@ -646,30 +646,37 @@ def _setting(params: dict[str, Any]) -> str:
                      if isinstance(v, float) and v > 0) or "no regularization"
 
 
-#: What parts that record no ``weights`` ran at, under their ``--set`` changes: the product's
-#: default before it changed to search 0, confirm 0.5 (search 0.5, confirmation as the search).
-BEFORE = {"search": 0.5, "confirm": None}
+#: What the search's gap weight was in parts that record no ``weights`` (the product's default
+#: before it changed to search 0, confirm 0.5); confirmation followed the search's then.
+BEFORE_SEARCH = 0.5
 
 
 def part_weights(part: dict[str, Any]) -> dict[str, float]:
-    """The ``[search]`` and ``[confirm]`` gap weights a part's regsearch ran with."""
+    """The ``[search]`` and ``[confirm]`` gap weights a part's regsearch ran with: recorded, or
+    those of before under the part's ``--set`` changes."""
     if "weights" in part:
         return part["weights"]
     changed = part.get("changes", {})
-    search = changed.get("search", {}).get("gap_weight", BEFORE["search"])
-    confirm = changed.get("confirm", {}).get("gap_weight", BEFORE["confirm"])
-    return {"search": search, "confirm": search if confirm is None else confirm}
+    search = changed.get("search", {}).get("gap_weight", BEFORE_SEARCH)
+    return {"search": search, "confirm": changed.get("confirm", {}).get("gap_weight", search)}
+
+
+def draw_weights(parts: Iterable[dict[str, Any]]) -> list[dict[str, float]]:
+    """The distinct gap weights regsearch ran with in ``parts`` (``part_weights``)."""
+    return [json.loads(w) for w in sorted({json.dumps(part_weights(p), sort_keys=True)
+                                           for p in parts})]
 
 
 def weights_line(parts: list[dict[str, Any]]) -> list[str]:
     """The page's line saying the gap weights regsearch ran with, where they are not those the
     product ships now (a draw made before the default changed); none where they are."""
-    shipped = {k: spec_document()[k]["gap_weight"] for k in ("search", "confirm")}
-    seen = sorted({json.dumps(part_weights(p), sort_keys=True) for p in parts})
-    if seen == [json.dumps(shipped, sort_keys=True)]:
+    doc = spec_document()
+    shipped = {k: doc[k]["gap_weight"] for k in ("search", "confirm")}
+    seen = draw_weights(parts)
+    if seen == [shipped]:
         return []
     said = "; ".join(f"`[search] gap_weight = {w['search']:g}`, `[confirm] gap_weight = "
-                     f"{w['confirm']:g}`" for w in map(json.loads, seen))
+                     f"{w['confirm']:g}`" for w in seen)
     return [f"regsearch's gap weights in this draw: {said}; the product ships "
             f"`[search] gap_weight = {shipped['search']:g}`, `[confirm] gap_weight = "
             f"{shipped['confirm']:g}` now (README, \"A search steered by validation accuracy\").",

@@ -32,9 +32,9 @@ searched again) with ``[confirm] gap_weight`` set, so only its confirmation runs
 accepts a setting at the draw's trade.
 
 A draw's weights are read from its parts: those made since the default changed record them
-(``weights``); older ones ran at ``recommendation.BEFORE``, under what they set
-(``recommendation.py --set``). A draw searched at 0 is rerun at 0.5: as the product searched
-before.
+(``weights``); older ones searched at ``recommendation.BEFORE_SEARCH`` and confirmed at the
+same, under what they set (``recommendation.py --set``). A draw searched at 0 is rerun at 0.5:
+as the product searched before.
 
     .venv/bin/python benchmarks/weight.py                    # every rechecked part of the draw
     .venv/bin/python benchmarks/weight.py --parts default-12
@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import sys
 
-from recommendation import PARTS, TRIALS, part_weights
+from recommendation import PARTS, TRIALS, draw_weights
 from screening import kept_runs, page, rerun_draw, rerun_parser
 
 #: The weights a rerun searches at when ``--gap-weight`` is not given: the one of these the
@@ -58,14 +58,12 @@ VARIANT = "gap-weight"
 SPLIT = "gap-weight-split"
 
 
-def draw_weights() -> tuple[str, float]:
+def weights_in_words() -> tuple[str, float]:
     """How the draw's own searches weighed the gap, in words, and their ``[search]`` weight."""
-    seen = {json.dumps(part_weights(json.loads(p.read_text())), sort_keys=True)
-            for p in PARTS.glob("*-*.json")}
+    seen = draw_weights(json.loads(p.read_text()) for p in PARTS.glob("*-*.json"))
     if len(seen) != 1:
-        sys.exit(f"{PARTS}: the parts ran with different gap weights, or there are none: "
-                 f"{sorted(seen)}")
-    w = json.loads(seen.pop())
+        sys.exit(f"{PARTS}: the parts ran with different gap weights, or there are none: {seen}")
+    [w] = seen
     return (f"gap_weight {w['search']:g}" if w["search"] == w["confirm"] else
             f"search {w['search']:g}, confirm {w['confirm']:g}"), w["search"]
 
@@ -74,7 +72,7 @@ def report(split: bool) -> None:
     """``gap-weight.md``, or ``gap-weight-split.md``."""
     name = SPLIT if split else VARIANT
     runs = kept_runs(name)
-    old, draw_weight = draw_weights()
+    old, draw_weight = weights_in_words()
 
     def shown(section: str) -> str:
         return ", ".join(f"{w:g}" for w in sorted({r[section]["gap_weight"]
@@ -104,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     split = args.confirm_weight is not None
     if args.gap_weight is None:
-        args.gap_weight = next(w for w in WEIGHTS if w != draw_weights()[1])
+        args.gap_weight = next(w for w in WEIGHTS if w != weights_in_words()[1])
     kept = ({r["search"]["gap_weight"] for r in kept_runs(VARIANT).values()}
             if split and not args.report else set())
     if kept - {args.gap_weight}:
