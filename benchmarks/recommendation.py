@@ -411,8 +411,17 @@ def run_all(seeds: tuple[int, ...] = SEEDS, lanes: int = 2, sets: list[str] = ()
     failures (delete ``results/recommendation/`` to rerun all)."""
     started = time.time()
     log = WORK / "recommendation" / "logs"
-    tasks = [(name, seed) for seed in seeds for name in ORDER
-             if not (PARTS / f"{name}-{seed}.json").exists()]
+    paths = {(name, seed): PARTS / f"{name}-{seed}.json" for seed in seeds for name in ORDER}
+    # A part made with other settings is not done: skipped, it would mix two products on one
+    # page (the committed parts of a draw made before a default changed, say).
+    asked = asked_settings(parse_sets(sets))
+    for path in (p for p in paths.values() if p.exists()):
+        made = part_settings(json.loads(path.read_text()))
+        if made != asked:
+            raise SystemExit(f"{path}: regsearch ran with {settings_in_words(made)}, this run "
+                             f"asks {settings_in_words(asked)}: move the folder's parts aside "
+                             "to run it afresh, or give the --set that made them")
+    tasks = [key for key, path in paths.items() if not path.exists()]
     failed = in_lanes(Path(__file__), {
         f"{name}-{seed}": ["--problem", name, "--seeds", str(seed), "--trials",
                            str(TRIALS[name]), "--threads", "1",
@@ -667,11 +676,46 @@ def draw_weights(parts: Iterable[dict[str, Any]]) -> list[dict[str, float]]:
                                            for p in parts})]
 
 
+#: The spec sections whose ``gap_weight`` a part's ``weights`` record.
+WEIGHED = ("search", "confirm")
+
+
+def _gap_weights(changes: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The ``[search]`` and ``[confirm]`` gap weights of the shipped spec under ``changes``."""
+    doc = spec_document(**changes)
+    return {k: doc[k]["gap_weight"] for k in WEIGHED}
+
+
+def _other_changes(changes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``changes`` without the gap weights, which ``part_weights`` reads with their defaults."""
+    out = {s: {k: v for k, v in keys.items() if not (k == "gap_weight" and s in WEIGHED)}
+           for s, keys in changes.items()}
+    return {s: keys for s, keys in out.items() if keys}
+
+
+def part_settings(part: dict[str, Any]) -> dict[str, Any]:
+    """What a part's regsearch ran with beyond the shipped spec: its gap weights and any other
+    ``--set`` changes."""
+    return {"weights": part_weights(part), "changes": _other_changes(part.get("changes", {}))}
+
+
+def asked_settings(changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``part_settings`` of a part that ``run_part`` would make now with ``changes``."""
+    return {"weights": _gap_weights(changes), "changes": _other_changes(changes)}
+
+
+def settings_in_words(settings: dict[str, Any]) -> str:
+    """``part_settings`` as the spec's keys."""
+    keys = [f"{s}.gap_weight = {settings['weights'][s]:g}" for s in WEIGHED]
+    keys += [f"{s}.{k} = {v}" for s, kv in sorted(settings["changes"].items())
+             for k, v in sorted(kv.items())]
+    return ", ".join(keys)
+
+
 def weights_line(parts: list[dict[str, Any]]) -> list[str]:
     """The page's line saying the gap weights regsearch ran with, where they are not those the
     product ships now (a draw made before the default changed); none where they are."""
-    doc = spec_document()
-    shipped = {k: doc[k]["gap_weight"] for k in ("search", "confirm")}
+    shipped = _gap_weights({})
     seen = draw_weights(parts)
     if seen == [shipped]:
         return []

@@ -56,13 +56,15 @@ def _report(script: str, page: str, results: Path, *options: str) -> str:
 
 #: The pages of the gap-weight reruns (benchmarks/weight.py).
 WEIGHT = ("gap-weight", "gap-weight-split")
-#: Each results folder with the pages it holds: the committed run (with its gap-weight
-#: reruns), the earlier code's run on another CPU, the run before the signed-gap selection rule,
-#: search seeds 3-5, 6-8, 9-11 and 12 (with their screened and 5-fold searches, at the draw's
-#: trials and at its epochs, and their gap-weight reruns, which 6-8 has too), 13-15 searched at
-#: gap_weight 0 (``--set``, with its reruns at 0.5), and the run with trials valued by their
-#: fold means.
-FOLDERS = {"results": ("recommendation", "selection", "recheck", *WEIGHT),
+#: Each results folder with the pages it holds: the committed run at the shipped default, the
+#: same seeds at the earlier default (with its gap-weight reruns), the earlier code's run on
+#: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8, 9-11 and 12
+#: (with their screened and 5-fold searches, at the draw's trials and at its epochs, and their
+#: gap-weight reruns, which 6-8 has too), 13-15 searched at gap_weight 0 (``--set``, with its
+#: reruns at 0.5), and the run with trials valued by their fold means.
+FOLDERS = {"results": ("recommendation",),
+           "results/recommendation-gap-weight-0.5": ("recommendation", "selection", "recheck",
+                                                     *WEIGHT),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
            "results/recommendation-absgap": ("recommendation", "recheck"),
            "results/recommendation-heldout": ("recommendation", "recheck"),
@@ -167,3 +169,39 @@ def test_a_bad_set_argument_stops_with_one_line(item: str):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert done.stderr.startswith(f"--set {item}:")
+
+
+def test_a_part_made_with_other_settings_is_not_counted_as_done():
+    rec = _recommendation()
+    shipped = rec.asked_settings({})
+    # Made before the default changed, as shipped then: stale for today's product...
+    before = rec.part_settings({"problem": "wine"})
+    assert before != shipped
+    # ...and done for a draw that asks for those weights again.
+    assert before == rec.asked_settings(rec.parse_sets(["search.gap_weight=0.5",
+                                                       "confirm.gap_weight=0.5"]))
+    # A --set that spelled out today's weights makes today's product; another key does not.
+    today = {"changes": {"search": {"gap_weight": 0}, "confirm": {"gap_weight": 0.5}},
+             "weights": {"search": 0.0, "confirm": 0.5}}
+    assert rec.part_settings(today) == shipped
+    assert rec.part_settings({**today, "changes": {"evaluation": {"folds": 5}}}) != shipped
+
+
+def test_all_refuses_a_folder_of_parts_made_with_other_settings(tmp_path: Path):
+    # A held-out draw's part, made at the earlier default (it records no weights).
+    old = BENCH / "results" / "recommendation-heldout" / "recommendation" / "wine-3.json"
+    (tmp_path / "recommendation").mkdir()
+    shutil.copy(old, tmp_path / "recommendation" / "wine-3.json")
+    done = subprocess.run([sys.executable, str(BENCH / "recommendation.py"), "--all",
+                           "--seeds", "3"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ,
+                                            "REGSEARCH_BENCH_RESULTS": str(tmp_path),
+                                            "REGSEARCH_BENCH_WORK": str(tmp_path / "work")})
+    assert done.returncode != 0
+    line = done.stderr.strip()
+    assert line.splitlines() == [line]
+    assert "wine-3.json" in line and "search.gap_weight = 0.5" in line, line
+    assert "search.gap_weight = 0," in line, line
+    # Refused before any part ran: nothing written beside the stale part.
+    assert sorted(p.name for p in (tmp_path / "recommendation").iterdir()) == ["wine-3.json"]
+    assert not (tmp_path / "work").exists()
