@@ -408,20 +408,22 @@ SEEDS = (0, 1, 2)
 def run_all(seeds: tuple[int, ...] = SEEDS, lanes: int = 2, sets: list[str] = ()) -> None:
     """Every part of ``seeds`` not done yet, ``lanes`` at a time (one TensorFlow thread each),
     each with the ``--set`` arguments ``sets``; ``run.json`` records this run's parts, time and
-    failures (delete ``results/recommendation/`` to rerun all)."""
+    failures (delete ``results/recommendation/`` to rerun all). A part there made with other
+    settings (``part_settings``) stops the run before anything is written."""
     started = time.time()
     log = WORK / "recommendation" / "logs"
     paths = {(name, seed): PARTS / f"{name}-{seed}.json" for seed in seeds for name in ORDER}
     # A part made with other settings is not done: skipped, it would mix two products on one
     # page (the committed parts of a draw made before a default changed, say).
     asked = asked_settings(parse_sets(sets))
-    for path in (p for p in paths.values() if p.exists()):
+    done = {key: path for key, path in paths.items() if path.exists()}
+    for path in done.values():
         made = part_settings(json.loads(path.read_text()))
         if made != asked:
             raise SystemExit(f"{path}: regsearch ran with {settings_in_words(made)}, this run "
                              f"asks {settings_in_words(asked)}: move the folder's parts aside "
                              "to run it afresh, or give the --set that made them")
-    tasks = [key for key, path in paths.items() if not path.exists()]
+    tasks = [key for key in paths if key not in done]
     failed = in_lanes(Path(__file__), {
         f"{name}-{seed}": ["--problem", name, "--seeds", str(seed), "--trials",
                            str(TRIALS[name]), "--threads", "1",
