@@ -62,7 +62,7 @@ WEIGHT = ("gap-weight", "gap-weight-split")
 #: (with their screened and 5-fold searches, at the draw's trials and at its epochs, and their
 #: gap-weight reruns, which 6-8 has too), 13-15 searched at gap_weight 0 (``--set``, with its
 #: reruns at 0.5), and the run with trials valued by their fold means.
-FOLDERS = {"results": ("recommendation",),
+FOLDERS = {"results": ("recommendation", "recheck"),
            "results/recommendation-gap-weight-0.5": ("recommendation", "selection", "recheck",
                                                      *WEIGHT),
            "results/recommendation-replicate": ("recommendation", "selection", "recheck"),
