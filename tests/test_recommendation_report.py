@@ -57,11 +57,12 @@ def _report(script: str, page: str, results: Path, *options: str) -> str:
 #: The pages of the gap-weight reruns (benchmarks/weight.py).
 WEIGHT = ("gap-weight", "gap-weight-split")
 #: Each results folder with the pages it holds: the committed run at the shipped default, the
-#: same seeds at the earlier default (with its gap-weight reruns), the earlier code's run on
-#: another CPU, the run before the signed-gap selection rule, search seeds 3-5, 6-8, 9-11 and 12
-#: (with their screened and 5-fold searches, at the draw's trials and at its epochs, and their
-#: gap-weight reruns, which 6-8 has too), 13-15 searched at gap_weight 0 (``--set``, with its
-#: reruns at 0.5), and the run with trials valued by their fold means.
+#: same seeds at the earlier default (with its gap-weight reruns), the shipped default's run
+#: again on another CPU, the earlier code's run on another CPU, the run before the signed-gap
+#: selection rule, search seeds 3-5, 6-8, 9-11 and 12 (with their screened and 5-fold searches,
+#: at the draw's trials and at its epochs, and their gap-weight reruns, which 6-8 has too),
+#: 13-15 searched at gap_weight 0 (``--set``, with its reruns at 0.5), and the run with trials
+#: valued by their fold means.
 FOLDERS = {"results": ("recommendation", "recheck"),
            "results/recommendation-gap-weight-0.5": ("recommendation", "selection", "recheck",
                                                      *WEIGHT),
